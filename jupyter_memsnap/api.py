@@ -1,0 +1,71 @@
+"""The Python API: take a snapshot from a script, a notebook or a test."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Sequence
+
+from .capture.heap import capture
+from .capture.process import read_process_memory
+from .model.snapshot import Snapshot
+from .model.store import SnapshotStore
+
+MACHINERY_TYPES: tuple[type, ...] = (Snapshot, SnapshotStore)
+"""Instances of these, and what only they reach, never appear in a snapshot."""
+
+
+def script_roots() -> list[tuple[str, str, object]]:
+    """Outside IPython the user's variables are the public globals of ``__main__``."""
+    main = sys.modules.get("__main__")
+    names = vars(main) if main is not None else {}
+    return [
+        (name, "variable", value)
+        for name, value in list(names.items())
+        if not name.startswith("_") and type(value).__name__ != "module"
+    ]
+
+
+def _ipython() -> object | None:
+    mod = sys.modules.get("IPython")
+    if mod is None:
+        return None
+    ip: object | None = mod.get_ipython()
+    return ip
+
+
+def take(
+    label: str = "",
+    *,
+    collect: bool = True,
+    engine: str = "auto",
+    roots: Sequence[tuple[str, str, object]] | None = None,
+    exclude: Sequence[object] = (),
+) -> Snapshot:
+    """Snapshot every live object of this process.
+
+    In IPython the roots are the notebook's (variables, ``Out[n]``, holders), elsewhere the
+    globals of ``__main__``; ``roots`` overrides both with ``(name, kind, object)`` triples.
+    ``collect=False`` skips the ``gc.collect()`` that runs first.
+    """
+    cell = None
+    if roots is None:
+        ip = _ipython()
+        if ip is not None:
+            from .ipython.namespace import current_cell, notebook_roots
+
+            roots, cell = notebook_roots(ip), current_cell(ip)
+        else:
+            roots = script_roots()
+    if collect:
+        gc.collect()
+    process = read_process_memory()  # before the walk, so its own buffers do not show
+    raw = capture(
+        roots,
+        exclude_objects=exclude,
+        exclude_types=MACHINERY_TYPES,
+        collect=False,
+        engine=engine,
+    )
+    del roots
+    return Snapshot.from_raw(raw, process, label=label, cell=cell)

@@ -1,0 +1,14 @@
+from typing import Any
+
+NDARRAY_STRUCT_SIZE: int
+
+def walk(
+    roots: list[object],
+    seeds: list[object],
+    exclude_objects: list[object],
+    exclude_types: tuple[type, ...],
+    ndarray_type: type | None,
+    gc_head: int,
+    size_hint: int = 0,
+    /,
+) -> dict[str, Any]: ...

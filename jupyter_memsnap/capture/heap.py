@@ -1,0 +1,184 @@
+"""Walk the heap of this process into plain columns (no IPython here, no references kept)."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import pywalker
+
+try:
+    from . import _walker
+
+    HAVE_COMPILED = True
+except ImportError:  # pragma: no cover - exercised on machines without a compiler
+    _walker = None  # type: ignore[assignment]
+    HAVE_COMPILED = False
+    warnings.warn(
+        "jupyter_memsnap: the compiled heap walker is not built; using the pure-Python "
+        "walker (same results, much slower). Reinstall with a C compiler to fix this.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+GC_HEAD = sys.getsizeof([]) - [].__sizeof__()
+_last_count = [0]  # objects in the previous walk: sizes the next walk's tables up front
+"""Bytes sys.getsizeof adds to a GC object's __sizeof__ (the GC header)."""
+
+
+@dataclass(frozen=True)
+class RawRoot:
+    """A root as captured: a name in notebook words, a kind, and the object's row (or -1)."""
+
+    name: str
+    kind: str
+    index: int
+
+
+@dataclass(frozen=True)
+class RawHeap:
+    """Every live object as columns (one row per object, in walk order) with the reference
+    graph in CSR form; ``sorted_ids[k]`` is the id of row ``order[k]``, ascending."""
+
+    sorted_ids: np.ndarray  # uint64, ascending
+    order: np.ndarray  # uint32: rows by ascending id
+    types: np.ndarray  # int32 index into type_module / type_qualname
+    sizes: np.ndarray  # int64 shallow bytes
+    offsets: np.ndarray  # int64, len n + 1
+    targets: np.ndarray  # int32
+    type_module: tuple[str, ...]
+    type_qualname: tuple[str, ...]
+    type_is_class: np.ndarray  # bool: instances of this type are classes
+    roots: tuple[RawRoot, ...]
+    native_index: np.ndarray  # uint32 rows owning a native buffer counted in their size
+    native_bytes: np.ndarray  # int64
+    seconds: float
+    engine: str
+    sizeof_errors: int
+
+
+def _type_names(tp: type) -> tuple[str, str]:
+    try:
+        module = tp.__module__
+    except Exception:
+        module = "?"
+    try:
+        qualname = tp.__qualname__
+    except Exception:
+        qualname = getattr(tp, "__name__", "?")
+    return (module if isinstance(module, str) else "?"), (
+        qualname if isinstance(qualname, str) else "?"
+    )
+
+
+def process_roots() -> list[tuple[str, str, object]]:
+    """The interpreter's own roots: every module and every thread's current frame."""
+    roots: list[tuple[str, str, object]] = [
+        (f"module {name}", "module", mod) for name, mod in list(sys.modules.items())
+    ]
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        roots.append((f"thread {names.get(ident, ident)} frame", "frame", frame))
+    return roots
+
+
+def _ndarray_type() -> type | None:
+    nd = sys.modules.get("numpy")
+    return nd.ndarray if nd is not None else None
+
+
+def capture(
+    named_roots: Sequence[tuple[str, str, object]] = (),
+    *,
+    exclude_objects: Sequence[object] = (),
+    exclude_types: tuple[type, ...] = (),
+    collect: bool = True,
+    engine: str = "auto",
+    seeds: list[object] | None = None,
+    include_process_roots: bool = True,
+) -> RawHeap:
+    """Walk every live object: named roots first, then modules and frames, then the rest.
+
+    ``engine`` is "c", "python" or "auto" (compiled when built). ``seeds`` defaults to
+    ``gc.get_objects()``; pass ``[]`` to walk only what the roots reach.
+    """
+    if engine == "auto":
+        engine = "c" if HAVE_COMPILED else "python"
+    if engine not in ("c", "python"):
+        raise ValueError(f"unknown engine {engine!r}: use 'c', 'python' or 'auto'")
+    if engine == "c" and not HAVE_COMPILED:
+        raise RuntimeError("the compiled walker is not built")
+    if collect:
+        gc.collect()
+    start = time.perf_counter()
+    named = list(named_roots)
+    if include_process_roots:
+        named += process_roots()
+    root_objects = [obj for _, _, obj in named]
+    if seeds is None:
+        seeds = gc.get_objects()
+    args = (
+        root_objects,
+        seeds,
+        [named, named_roots, *exclude_objects],
+        tuple(exclude_types),
+        _ndarray_type(),
+        GC_HEAD,
+    )
+    if engine == "c":
+        raw: dict[str, Any] = _walker.walk(*args, _last_count[0])
+    else:
+        raw = pywalker.walk(*args)
+    del root_objects, seeds, args
+    _last_count[0] = len(raw["order"])
+    return _to_heap(raw, named, engine, time.perf_counter() - start)
+
+
+def _column(value: Any, dtype: type) -> np.ndarray:
+    if value is None:
+        return np.zeros(0, dtype=dtype)
+    if isinstance(value, bytes):
+        return np.frombuffer(value, dtype=dtype)
+    arr: np.ndarray = np.ascontiguousarray(value, dtype=dtype)
+    arr.setflags(write=False)
+    return arr
+
+
+def _to_heap(
+    raw: dict[str, Any], named: list[tuple[str, str, object]], engine: str, seconds: float
+) -> RawHeap:
+    type_objects: list[type] = raw.pop("type_objects")
+    names = [_type_names(tp) for tp in type_objects]
+    is_class = np.array([issubclass(tp, type) for tp in type_objects], dtype=bool)
+    del type_objects
+    root_index = _column(raw["roots"], np.int32)
+    roots = tuple(
+        RawRoot(name, kind, int(i)) for (name, kind, _), i in zip(named, root_index, strict=True)
+    )
+    unreached = _column(raw["unreached"], np.uint32)
+    roots += tuple(RawRoot("held from C", "unreached", int(i)) for i in unreached)
+    return RawHeap(
+        sorted_ids=_column(raw["sorted_ids"], np.uint64),
+        order=_column(raw["order"], np.uint32),
+        types=_column(raw["types"], np.int32),
+        sizes=_column(raw["sizes"], np.int64),
+        offsets=_column(raw["offsets"], np.int64),
+        targets=_column(raw["targets"], np.int32),
+        type_module=tuple(m for m, _ in names),
+        type_qualname=tuple(q for _, q in names),
+        type_is_class=is_class,
+        roots=roots,
+        native_index=_column(raw["native_index"], np.uint32),
+        native_bytes=_column(raw["native_bytes"], np.int64),
+        seconds=seconds,
+        engine=engine,
+        sizeof_errors=int(raw["sizeof_errors"]),
+    )

@@ -1,0 +1,677 @@
+/*
+ * jupyter_memsnap.model._graph: graph algorithms over a heap snapshot's reference graph.
+ *
+ * Inputs come through the buffer protocol (1-D, C-contiguous, checked item size and format);
+ * results are returned as bytearray objects that the Python wrapper views with
+ * np.frombuffer.  Everything is iterative, and the computation runs with the GIL released.
+ *
+ * The graph: n nodes in CSR form (offsets int64[n+1], targets int32[offsets[n]]) plus a
+ * virtual super-root whose children are root_children (int32).  The inputs are validated up
+ * front; the hot loops also bound-check every index they read, so that a caller mutating a
+ * buffer from another thread during the call gets a RuntimeError, never a crash.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { E_OK, E_NOMEM, E_RANGE, E_OFF0, E_OFFDEC, E_OFFEND, E_CHANGED, E_CYCLE };
+
+typedef struct {
+    int code;
+    const char *name;
+    Py_ssize_t index;
+    long long value, lo, hi;
+} Err;
+
+static PyObject *
+raise_err(const Err *e)
+{
+    switch (e->code) {
+    case E_NOMEM:
+        return PyErr_NoMemory();
+    case E_RANGE:
+        PyErr_Format(PyExc_ValueError, "%s[%zd]=%lld out of range [%lld, %lld)", e->name,
+                     e->index, e->value, e->lo, e->hi);
+        break;
+    case E_OFF0:
+        PyErr_Format(PyExc_ValueError, "offsets[0] must be 0, got %lld", e->value);
+        break;
+    case E_OFFDEC:
+        PyErr_Format(PyExc_ValueError,
+                     "offsets must be non-decreasing: offsets[%zd]=%lld > offsets[%zd]=%lld",
+                     e->index, e->lo, e->index + 1, e->value);
+        break;
+    case E_OFFEND:
+        PyErr_Format(PyExc_ValueError, "offsets[-1]=%lld must equal len(targets)=%lld",
+                     e->value, e->hi);
+        break;
+    case E_CHANGED:
+        PyErr_SetString(PyExc_RuntimeError, "input buffers were modified during the call");
+        break;
+    case E_CYCLE:
+        PyErr_SetString(PyExc_ValueError, "idom is not a forest: it contains a cycle");
+        break;
+    default:
+        PyErr_SetString(PyExc_SystemError, "_graph: unknown error");
+    }
+    return NULL;
+}
+
+/* ---- buffers ------------------------------------------------------------------------- */
+
+typedef struct {
+    Py_buffer v[6];
+    int n;
+} Bufs;
+
+static void
+bufs_release(Bufs *b)
+{
+    while (b->n > 0)
+        PyBuffer_Release(&b->v[--b->n]);
+}
+
+/* Accept struct format codes for a signed integer ('i') or a 1-byte mask ('m'). */
+static int
+format_ok(const char *fmt, char kind)
+{
+    if (fmt == NULL)
+        fmt = "B";
+    if (fmt[0] == '@' || fmt[0] == '=') {
+        fmt++;
+    }
+    else if (fmt[0] == '<' || fmt[0] == '>' || fmt[0] == '!') {
+        if ((fmt[0] == '<') != (PY_LITTLE_ENDIAN != 0))
+            return 0;
+        fmt++;
+    }
+    if (fmt[0] == '\0' || fmt[1] != '\0')
+        return 0;
+    return strchr(kind == 'i' ? "bhilq" : "?Bb", fmt[0]) != NULL;
+}
+
+/* Get a 1-D C-contiguous buffer of `itemsize`-byte items; on error set an exception. */
+static int
+get_array(Bufs *b, PyObject *obj, const char *name, char kind, Py_ssize_t itemsize,
+          const void **data, Py_ssize_t *len)
+{
+    const char *what = kind == 'm' ? "bool/uint8" : (itemsize == 8 ? "int64" : "int32");
+    Py_buffer *v = &b->v[b->n];
+    if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_BufferError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous 1-D %s buffer, got %.100s",
+                         name, what, Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    b->n++;
+    if (v->ndim != 1 || v->itemsize != itemsize || !format_ok(v->format, kind)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s must be a 1-D %s buffer, got format '%s', itemsize %zd, ndim %d", name,
+                     what, v->format ? v->format : "B", v->itemsize, v->ndim);
+        return -1;
+    }
+    *data = v->buf;
+    *len = v->len / itemsize;
+    return 0;
+}
+
+static PyObject *
+new_output(Py_ssize_t nbytes, char **data)
+{
+    PyObject *o = PyByteArray_FromStringAndSize(NULL, nbytes);
+    if (o != NULL)
+        *data = PyByteArray_AS_STRING(o);
+    return o;
+}
+
+/* ---- validation (runs without the GIL) ----------------------------------------------- */
+
+static int
+check_csr(const int64_t *off, const int32_t *tgt, int32_t n, Py_ssize_t m, Err *e)
+{
+    if (off[0] != 0) {
+        *e = (Err){.code = E_OFF0, .value = off[0]};
+        return -1;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        if (off[i + 1] < off[i]) {
+            *e = (Err){.code = E_OFFDEC, .index = i, .lo = off[i], .value = off[i + 1]};
+            return -1;
+        }
+    }
+    if (off[n] != m) {
+        *e = (Err){.code = E_OFFEND, .value = off[n], .hi = m};
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < m; j++) {
+        if ((uint32_t)tgt[j] >= (uint32_t)n) {
+            *e = (Err){.code = E_RANGE, .name = "targets", .index = j, .value = tgt[j], .hi = n};
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+check_index(const int32_t *a, Py_ssize_t len, int32_t lo, int64_t hi, const char *name, Err *e)
+{
+    for (Py_ssize_t j = 0; j < len; j++) {
+        if (a[j] < lo || a[j] >= hi) {
+            *e = (Err){.code = E_RANGE, .name = name, .index = j, .value = a[j], .lo = lo, .hi = hi};
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Common checks for (offsets, targets, sizes): sets *n or raises. */
+static int
+graph_shape(Py_ssize_t n_off, Py_ssize_t n_sizes, int32_t *n)
+{
+    if (n_off < 1) {
+        PyErr_SetString(PyExc_ValueError, "offsets must have n + 1 >= 1 entries");
+        return -1;
+    }
+    if (n_off - 1 > INT32_MAX - 2) {
+        PyErr_Format(PyExc_ValueError, "graph too large: %zd nodes (at most %d)", n_off - 1,
+                     INT32_MAX - 2);
+        return -1;
+    }
+    if (n_sizes != n_off - 1) {
+        PyErr_Format(PyExc_ValueError, "sizes has length %zd, expected n=%zd", n_sizes, n_off - 1);
+        return -1;
+    }
+    *n = (int32_t)(n_off - 1);
+    return 0;
+}
+
+/* ---- dominator tree (semi-NCA) -------------------------------------------------------- */
+
+/*
+ * Vertices are numbered in DFS preorder, 0 being the super-root.  Vertices > i are
+ * "linked" while vertex i is processed; eval returns the vertex of minimum semi on the
+ * linked part of the path from v towards the root, compressing the path (iteratively).
+ */
+static inline int32_t
+eval(int32_t v, int32_t last, int32_t *anc, int32_t *label, const int32_t *semi, int32_t *stack)
+{
+    if (anc[v] < last)
+        return label[v];
+    int32_t sp = 0;
+    do {
+        stack[sp++] = v;
+        v = anc[v];
+    } while (anc[v] >= last);
+    int32_t p = v, plabel = label[v];
+    do {
+        v = stack[--sp];
+        anc[v] = anc[p];
+        if (semi[plabel] < semi[label[v]])
+            label[v] = plabel;
+        else
+            plabel = label[v];
+        p = v;
+    } while (sp > 0);
+    return label[v];
+}
+
+#define GUARD(cond)            \
+    do {                       \
+        if (cond)              \
+            goto changed;      \
+    } while (0)
+
+static void
+dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int64_t *sz,
+           int32_t n, Py_ssize_t m, Py_ssize_t k, int32_t *idom_out, int64_t *ret_out, Err *e)
+{
+    if (check_csr(off, tgt, n, m, e) < 0 || check_index(rc, k, 0, n, "root_children", e) < 0)
+        return;
+    const size_t cap = (size_t)n + 3;
+    const uint64_t um = (uint64_t)m;
+    int32_t *pre = PyMem_RawMalloc(cap * sizeof(int32_t));
+    int32_t *vertex = PyMem_RawMalloc(cap * sizeof(int32_t));
+    int32_t *idom = PyMem_RawMalloc(cap * sizeof(int32_t)); /* DFS parent, then idom */
+    int32_t *semi = PyMem_RawMalloc(cap * sizeof(int32_t));
+    int32_t *label = PyMem_RawMalloc(cap * sizeof(int32_t));
+    int32_t *anc = PyMem_RawMalloc(cap * sizeof(int32_t));
+    int32_t *stk = PyMem_RawMalloc(cap * sizeof(int32_t));  /* DFS stack, then eval stack */
+    int64_t *cur = PyMem_RawMalloc(cap * sizeof(int64_t));  /* DFS cursors, then pred starts */
+    int32_t *preds = NULL;
+    if (!pre || !vertex || !idom || !semi || !label || !anc || !stk || !cur)
+        goto nomem;
+
+    /* 1. Iterative DFS from the super-root, children in order. */
+    for (int32_t i = 0; i < n; i++)
+        pre[i] = -1;
+    vertex[0] = -1;
+    idom[0] = 0;
+    int32_t N = 1;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        int32_t r = rc[j];
+        GUARD((uint32_t)r >= (uint32_t)n);
+        if (pre[r] >= 0)
+            continue;
+        GUARD((uint64_t)off[r] > um);
+        pre[r] = N;
+        vertex[N] = r;
+        idom[N++] = 0;
+        int32_t top = 0;
+        stk[0] = r;
+        cur[0] = off[r];
+        while (top >= 0) {
+            int32_t u = stk[top], t = -1;
+            int64_t c = cur[top], end = off[u + 1];
+            GUARD((uint64_t)end > um);
+            for (; c < end; c++) {
+                t = tgt[c];
+                GUARD((uint32_t)t >= (uint32_t)n);
+                if (pre[t] < 0)
+                    break;
+            }
+            if (c >= end) {
+                top--;
+                continue;
+            }
+            cur[top] = c + 1;
+            GUARD((uint64_t)off[t] > um || N > n);
+            pre[t] = N;
+            vertex[N] = t;
+            idom[N++] = pre[u];
+            stk[++top] = t;
+            cur[top] = off[t];
+        }
+    }
+
+    /* 2. Predecessor lists in preorder numbers: preds of q are preds[rs[q]:rs[q+1]]. */
+    int64_t *rs = cur;
+    memset(rs, 0, ((size_t)N + 2) * sizeof(int64_t));
+    for (Py_ssize_t j = 0; j < k; j++) {
+        int32_t r = rc[j];
+        GUARD((uint32_t)r >= (uint32_t)n || pre[r] <= 0);
+        rs[pre[r] + 2]++;
+    }
+    for (int32_t p = 1; p < N; p++) {
+        int32_t u = vertex[p];
+        int64_t a = off[u], b = off[u + 1];
+        GUARD((uint64_t)a > um || (uint64_t)b > um);
+        for (int64_t c = a; c < b; c++) {
+            int32_t t = tgt[c];
+            GUARD((uint32_t)t >= (uint32_t)n || pre[t] <= 0);
+            rs[pre[t] + 2]++;
+        }
+    }
+    for (int32_t q = 2; q <= N + 1; q++)
+        rs[q] += rs[q - 1];
+    const int64_t R = rs[N + 1];
+    preds = PyMem_RawCalloc((size_t)R + 1, sizeof(int32_t));
+    if (!preds)
+        goto nomem;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        int32_t r = rc[j];
+        GUARD((uint32_t)r >= (uint32_t)n || pre[r] <= 0 || rs[pre[r] + 1] >= R);
+        preds[rs[pre[r] + 1]++] = 0;
+    }
+    for (int32_t p = 1; p < N; p++) {
+        int32_t u = vertex[p];
+        int64_t a = off[u], b = off[u + 1];
+        GUARD((uint64_t)a > um || (uint64_t)b > um);
+        for (int64_t c = a; c < b; c++) {
+            int32_t t = tgt[c];
+            GUARD((uint32_t)t >= (uint32_t)n || pre[t] <= 0 || rs[pre[t] + 1] >= R);
+            preds[rs[pre[t] + 1]++] = p;
+        }
+    }
+    GUARD(rs[N] != R);
+
+    /* 3. Semidominators, in reverse preorder. */
+    for (int32_t i = 0; i < N; i++) {
+        semi[i] = i;
+        label[i] = i;
+        anc[i] = idom[i];
+    }
+    for (int32_t i = N - 1; i >= 1; i--) {
+        int32_t s = idom[i];
+        for (int64_t j = rs[i]; j < rs[i + 1]; j++) {
+            int32_t v = preds[j];
+            int32_t c = v <= i ? v : semi[eval(v, i + 1, anc, label, semi, stk)];
+            if (c < s)
+                s = c;
+        }
+        semi[i] = s;
+    }
+
+    /* 4. Immediate dominators: nearest common ancestor of parent and semidominator. */
+    for (int32_t i = 1; i < N; i++) {
+        int32_t d = idom[i];
+        while (d > semi[i])
+            d = idom[d];
+        idom[i] = d;
+    }
+
+    /* 5. Outputs; retained sizes accumulated child-to-parent in reverse preorder. */
+    for (int32_t v = 0; v < n; v++) {
+        idom_out[v] = -2;
+        ret_out[v] = 0;
+    }
+    for (int32_t p = 1; p < N; p++) {
+        int32_t v = vertex[p];
+        idom_out[v] = idom[p] == 0 ? -1 : vertex[idom[p]];
+        ret_out[v] = sz[v];
+    }
+    for (int32_t p = N - 1; p >= 1; p--) {
+        if (idom[p] != 0)
+            ret_out[vertex[idom[p]]] += ret_out[vertex[p]];
+    }
+    goto done;
+nomem:
+    *e = (Err){.code = E_NOMEM};
+    goto done;
+changed:
+    *e = (Err){.code = E_CHANGED};
+done:
+    PyMem_RawFree(pre);
+    PyMem_RawFree(vertex);
+    PyMem_RawFree(idom);
+    PyMem_RawFree(semi);
+    PyMem_RawFree(label);
+    PyMem_RawFree(anc);
+    PyMem_RawFree(stk);
+    PyMem_RawFree(cur);
+    PyMem_RawFree(preds);
+}
+
+PyDoc_STRVAR(dominator_tree_doc,
+"dominator_tree(offsets, targets, root_children, sizes) -> (idom, retained)\n\n"
+"offsets int64[n+1], targets int32[m], root_children int32[k], sizes int64[n].\n"
+"Returns bytearrays holding idom int32[n] (-1: the super-root, -2: unreachable) and\n"
+"retained int64[n] (sum of sizes over each node's dominator subtree).");
+
+static PyObject *
+py_dominator_tree(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o_off, *o_tgt, *o_rc, *o_sz, *o_idom = NULL, *o_ret = NULL, *result = NULL;
+    const void *off, *tgt, *rc, *sz;
+    Py_ssize_t n_off, m, k, n_sz;
+    char *idom_out = NULL, *ret_out = NULL;
+    int32_t n;
+    Bufs b = {.n = 0};
+    Err e = {.code = E_OK};
+
+    if (!PyArg_ParseTuple(args, "OOOO:dominator_tree", &o_off, &o_tgt, &o_rc, &o_sz))
+        return NULL;
+    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+        get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
+        get_array(&b, o_rc, "root_children", 'i', 4, &rc, &k) < 0 ||
+        get_array(&b, o_sz, "sizes", 'i', 8, &sz, &n_sz) < 0 || graph_shape(n_off, n_sz, &n) < 0)
+        goto done;
+    o_idom = new_output((Py_ssize_t)n * 4, &idom_out);
+    o_ret = new_output((Py_ssize_t)n * 8, &ret_out);
+    if (o_idom == NULL || o_ret == NULL)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    dominators(off, tgt, rc, sz, n, m, k, (int32_t *)idom_out, (int64_t *)ret_out, &e);
+    Py_END_ALLOW_THREADS
+    if (e.code != E_OK)
+        raise_err(&e);
+    else
+        result = PyTuple_Pack(2, o_idom, o_ret);
+done:
+    bufs_release(&b);
+    Py_XDECREF(o_idom);
+    Py_XDECREF(o_ret);
+    return result;
+}
+
+/* ---- type-inclusive sizes ------------------------------------------------------------ */
+
+static void
+type_incl(const int32_t *idom, const int64_t *ret, const int32_t *ty, int32_t n, int64_t nt,
+          int64_t *total, Err *e)
+{
+    if (check_index(idom, n, -2, n, "idom", e) < 0 ||
+        check_index(ty, n, 0, nt, "type_index", e) < 0)
+        return;
+    int64_t *cs = PyMem_RawCalloc((size_t)n + 2, sizeof(int64_t)); /* children CSR */
+    int32_t *kids = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int32_t));
+    int32_t *stk = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int32_t));
+    int64_t *cur = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int64_t));
+    int32_t *active = PyMem_RawCalloc((size_t)nt + 1, sizeof(int32_t)); /* open ancestors/type */
+    if (!cs || !kids || !stk || !cur || !active) {
+        *e = (Err){.code = E_NOMEM};
+        goto done;
+    }
+    memset(total, 0, (size_t)nt * sizeof(int64_t));
+    for (int32_t v = 0; v < n; v++) {
+        int32_t p = idom[v];
+        GUARD(p < -2 || p >= n);
+        if (p >= 0)
+            cs[p + 2]++;
+    }
+    for (int32_t q = 2; q <= n + 1; q++)
+        cs[q] += cs[q - 1];
+    for (int32_t v = 0; v < n; v++) {
+        int32_t p = idom[v];
+        GUARD(p < -2 || p >= n || (p >= 0 && cs[p + 1] >= n));
+        if (p >= 0)
+            kids[cs[p + 1]++] = v;
+    }
+    /* Preorder walk of each tree; a node counts when no open ancestor has its type. */
+    int32_t visited = 0;
+    for (int32_t r = 0; r < n; r++) {
+        if (idom[r] >= 0)
+            continue;
+        int32_t t = ty[r], top = 0;
+        GUARD(t < 0 || t >= nt);
+        if (active[t]++ == 0)
+            total[t] += ret[r];
+        visited++;
+        stk[0] = r;
+        cur[0] = cs[r];
+        while (top >= 0) {
+            int32_t u = stk[top];
+            if (cur[top] < cs[u + 1]) {
+                int32_t v = kids[cur[top]++];
+                t = ty[v];
+                GUARD(t < 0 || t >= nt || top + 1 >= n || visited >= n);
+                if (active[t]++ == 0)
+                    total[t] += ret[v];
+                visited++;
+                stk[++top] = v;
+                cur[top] = cs[v];
+            }
+            else {
+                t = ty[u];
+                GUARD(t < 0 || t >= nt);
+                active[t]--;
+                top--;
+            }
+        }
+    }
+    if (visited != n)
+        *e = (Err){.code = E_CYCLE};
+    goto done;
+changed:
+    *e = (Err){.code = E_CHANGED};
+done:
+    PyMem_RawFree(cs);
+    PyMem_RawFree(kids);
+    PyMem_RawFree(stk);
+    PyMem_RawFree(cur);
+    PyMem_RawFree(active);
+}
+
+PyDoc_STRVAR(type_inclusive_doc,
+"type_inclusive(idom, retained, type_index, n_types) -> bytearray of int64[n_types]\n\n"
+"idom int32[n], retained int64[n], type_index int32[n]: per type, the retained size of its\n"
+"nodes that have no proper dominator-tree ancestor of the same type.");
+
+static PyObject *
+py_type_inclusive(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o_idom, *o_ret, *o_ty, *o_out = NULL, *result = NULL;
+    const void *idom, *ret, *ty;
+    Py_ssize_t n, n_ret, n_ty, nt;
+    char *out = NULL;
+    Bufs b = {.n = 0};
+    Err e = {.code = E_OK};
+
+    if (!PyArg_ParseTuple(args, "OOOn:type_inclusive", &o_idom, &o_ret, &o_ty, &nt))
+        return NULL;
+    if (get_array(&b, o_idom, "idom", 'i', 4, &idom, &n) < 0 ||
+        get_array(&b, o_ret, "retained", 'i', 8, &ret, &n_ret) < 0 ||
+        get_array(&b, o_ty, "type_index", 'i', 4, &ty, &n_ty) < 0)
+        goto done;
+    if (n_ret != n || n_ty != n) {
+        PyErr_Format(PyExc_ValueError,
+                     "idom, retained and type_index must have equal lengths, got %zd, %zd, %zd",
+                     n, n_ret, n_ty);
+        goto done;
+    }
+    if (n > INT32_MAX - 2) {
+        PyErr_Format(PyExc_ValueError, "graph too large: %zd nodes (at most %d)", n,
+                     INT32_MAX - 2);
+        goto done;
+    }
+    if (nt < 0 || nt > PY_SSIZE_T_MAX / 8) {
+        PyErr_Format(PyExc_ValueError, "n_types out of range: %zd", nt);
+        goto done;
+    }
+    if ((o_out = new_output(nt * 8, &out)) == NULL)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    type_incl(idom, ret, ty, (int32_t)n, nt, (int64_t *)out, &e);
+    Py_END_ALLOW_THREADS
+    if (e.code != E_OK)
+        raise_err(&e);
+    else
+        result = Py_NewRef(o_out);
+done:
+    bufs_release(&b);
+    Py_XDECREF(o_out);
+    return result;
+}
+
+/* ---- reachable sizes ------------------------------------------------------------------ */
+
+static void
+reach(const int64_t *off, const int32_t *tgt, const int64_t *sz, const int32_t *starts,
+      const uint8_t *stop, int32_t n, Py_ssize_t m, Py_ssize_t k, int64_t *out, Err *e)
+{
+    if (check_csr(off, tgt, n, m, e) < 0 || check_index(starts, k, 0, n, "starts", e) < 0)
+        return;
+    const uint64_t um = (uint64_t)m;
+    uint32_t *stamp = PyMem_RawCalloc((size_t)n + 1, sizeof(uint32_t));
+    int32_t *stk = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int32_t));
+    if (!stamp || !stk) {
+        *e = (Err){.code = E_NOMEM};
+        goto done;
+    }
+    uint32_t cur = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (++cur == 0) { /* wrapped: forget all stamps */
+            memset(stamp, 0, (size_t)n * sizeof(uint32_t));
+            cur = 1;
+        }
+        int32_t s = starts[j], top = 0;
+        GUARD((uint32_t)s >= (uint32_t)n);
+        int64_t total = sz[s];
+        stamp[s] = cur;
+        stk[top++] = s;
+        while (top > 0) {
+            int32_t u = stk[--top];
+            int64_t a = off[u], b = off[u + 1];
+            GUARD((uint64_t)a > um || (uint64_t)b > um);
+            for (int64_t c = a; c < b; c++) {
+                int32_t t = tgt[c];
+                GUARD((uint32_t)t >= (uint32_t)n);
+                if (stamp[t] != cur && !stop[t]) {
+                    GUARD(top >= n);
+                    stamp[t] = cur;
+                    total += sz[t];
+                    stk[top++] = t;
+                }
+            }
+        }
+        out[j] = total;
+    }
+    goto done;
+changed:
+    *e = (Err){.code = E_CHANGED};
+done:
+    PyMem_RawFree(stamp);
+    PyMem_RawFree(stk);
+}
+
+PyDoc_STRVAR(reachable_sizes_doc,
+"reachable_sizes(offsets, targets, sizes, starts, stop) -> bytearray of int64[len(starts)]\n\n"
+"Per start node, the total size of the nodes reachable from it without entering nodes\n"
+"whose stop flag (1-byte mask of length n) is set; the start itself always counts.");
+
+static PyObject *
+py_reachable_sizes(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o_off, *o_tgt, *o_sz, *o_st, *o_stop, *o_out = NULL, *result = NULL;
+    const void *off, *tgt, *sz, *st, *stop;
+    Py_ssize_t n_off, m, n_sz, k, n_stop;
+    char *out = NULL;
+    int32_t n;
+    Bufs b = {.n = 0};
+    Err e = {.code = E_OK};
+
+    if (!PyArg_ParseTuple(args, "OOOOO:reachable_sizes", &o_off, &o_tgt, &o_sz, &o_st, &o_stop))
+        return NULL;
+    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+        get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
+        get_array(&b, o_sz, "sizes", 'i', 8, &sz, &n_sz) < 0 ||
+        get_array(&b, o_st, "starts", 'i', 4, &st, &k) < 0 ||
+        get_array(&b, o_stop, "stop", 'm', 1, &stop, &n_stop) < 0 ||
+        graph_shape(n_off, n_sz, &n) < 0)
+        goto done;
+    if (n_stop != n) {
+        PyErr_Format(PyExc_ValueError, "stop has length %zd, expected n=%d", n_stop, (int)n);
+        goto done;
+    }
+    if ((o_out = new_output(k * 8, &out)) == NULL)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    reach(off, tgt, sz, st, stop, n, m, k, (int64_t *)out, &e);
+    Py_END_ALLOW_THREADS
+    if (e.code != E_OK)
+        raise_err(&e);
+    else
+        result = Py_NewRef(o_out);
+done:
+    bufs_release(&b);
+    Py_XDECREF(o_out);
+    return result;
+}
+
+/* ---- module ---------------------------------------------------------------------------- */
+
+static PyMethodDef methods[] = {
+    {"dominator_tree", py_dominator_tree, METH_VARARGS, dominator_tree_doc},
+    {"type_inclusive", py_type_inclusive, METH_VARARGS, type_inclusive_doc},
+    {"reachable_sizes", py_reachable_sizes, METH_VARARGS, reachable_sizes_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "jupyter_memsnap.model._graph",
+    .m_doc = "Compiled graph algorithms for jupyter_memsnap (see jupyter_memsnap.model.graph).",
+    .m_size = 0,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC
+PyInit__graph(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,225 @@
+"""The Snapshot: every live object of one moment as immutable columns, ids and numbers only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..capture.heap import RawHeap
+
+
+@dataclass(frozen=True)
+class Root:
+    """A named root: what keeps objects alive, in notebook words (``df``, ``Out[3]``)."""
+
+    name: str
+    kind: str  # variable, output, holder, history, module, frame, unreached
+    index: int  # row in the snapshot, -1 when the object was excluded
+
+    @property
+    def hidden(self) -> bool:
+        """A holder the user did not name: output cache, last traceback, …"""
+        return self.kind in ("output", "holder")
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """Process-level numbers read right after the walk, in bytes (None: not available)."""
+
+    rss: int
+    uss: int | None
+    traced: int | None  # tracemalloc's traced bytes when tracing is on
+    traced_peak: int | None
+
+
+@dataclass(frozen=True)
+class TypeTable:
+    """Names of the types seen (strings, never type objects: classes get redefined)."""
+
+    module: tuple[str, ...]
+    qualname: tuple[str, ...]
+    is_class: np.ndarray  # bool: the type's instances are classes (metaclasses)
+
+    def __len__(self) -> int:
+        return len(self.qualname)
+
+    def label(self, i: int) -> str:
+        """``qualname`` for builtins, ``module.qualname`` otherwise."""
+        mod = self.module[i]
+        return self.qualname[i] if mod == "builtins" else f"{mod}.{self.qualname[i]}"
+
+    def labels(self) -> list[str]:
+        return [self.label(i) for i in range(len(self))]
+
+    def indices(self, module: str, qualname: str) -> np.ndarray:
+        """Type indices with this module and qualname (several after a class is redefined)."""
+        return np.array(
+            [
+                i
+                for i, (m, q) in enumerate(zip(self.module, self.qualname, strict=True))
+                if m == module and q == qualname
+            ],
+            dtype=np.int32,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """One heap snapshot. Columns are read-only numpy arrays with one row per object (rows in
+    walk order: roots first); the reference graph is CSR (``offsets``, ``targets``: row
+    numbers). Ids are kept sorted (``sorted_ids``, with ``order`` giving each one's row), so
+    lookups are binary searches and diffs are merges.
+
+    ``type_index`` codes into ``type_table``. Views (``types``, ``objects``, ``variables``,
+    ``memory``, ``modules``) are pandas DataFrames computed on first use.
+    """
+
+    sorted_ids: np.ndarray
+    order: np.ndarray
+    type_index: np.ndarray
+    sizes: np.ndarray
+    offsets: np.ndarray
+    targets: np.ndarray
+    type_table: TypeTable
+    roots: tuple[Root, ...]
+    native_index: np.ndarray
+    native_bytes: np.ndarray
+    process: ProcessMemory
+    taken_at: dt.datetime
+    seconds: float
+    engine: str
+    label: str = ""
+    cell: int | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_raw(
+        cls,
+        raw: RawHeap,
+        process: ProcessMemory,
+        *,
+        label: str = "",
+        cell: int | None = None,
+        kinds: dict[str, str] | None = None,
+    ) -> Snapshot:
+        """Build from a capture; ``kinds`` renames root kinds given by the caller."""
+        return cls(
+            sorted_ids=raw.sorted_ids,
+            order=raw.order,
+            type_index=raw.types,
+            sizes=raw.sizes,
+            offsets=raw.offsets,
+            targets=raw.targets,
+            type_table=TypeTable(raw.type_module, raw.type_qualname, raw.type_is_class),
+            roots=tuple(
+                Root(r.name, (kinds or {}).get(r.kind, r.kind), r.index) for r in raw.roots
+            ),
+            native_index=raw.native_index,
+            native_bytes=raw.native_bytes,
+            process=process,
+            taken_at=dt.datetime.now(),
+            seconds=raw.seconds,
+            engine=raw.engine,
+            label=label,
+            cell=cell,
+        )
+
+    # ---------------------------------------------------------------- plain numbers
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The id of each row (computed from the sorted ids)."""
+        ids = np.empty(len(self.order), dtype=np.uint64)
+        ids[self.order] = self.sorted_ids
+        return ids
+
+    @property
+    def total_size(self) -> int:
+        """Bytes attributed to objects (shallow sizes summed: every byte counted once)."""
+        return int(self.sizes.sum())
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.targets)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory this snapshot itself occupies (its columns)."""
+        arrays = (
+            self.sorted_ids,
+            self.order,
+            self.type_index,
+            self.sizes,
+            self.offsets,
+            self.targets,
+        )
+        return sum(a.nbytes for a in arrays) + self.native_index.nbytes + self.native_bytes.nbytes
+
+    def row(self, obj_id: int) -> int:
+        """Row of the object with this id, or -1 (ids are sorted: a binary search)."""
+        k = int(np.searchsorted(self.sorted_ids, np.uint64(obj_id)))
+        if k < len(self.sorted_ids) and int(self.sorted_ids[k]) == obj_id:
+            return int(self.order[k])
+        return -1
+
+    def referents(self, row: int) -> np.ndarray:
+        """Rows this row's object refers to."""
+        return np.asarray(self.targets[self.offsets[row] : self.offsets[row + 1]])
+
+    def type_label(self, row: int) -> str:
+        return self.type_table.label(int(self.type_index[row]))
+
+    def roots_of_kind(self, *kinds: str) -> list[Root]:
+        return [r for r in self.roots if r.kind in kinds]
+
+    # ---------------------------------------------------------------- views (DataFrames)
+    def _view(self, name: str, **kwargs: Any) -> pd.DataFrame:
+        key = name + repr(sorted(kwargs.items()))
+        if key not in self._cache:
+            from ..views import tables
+
+            self._cache[key] = getattr(tables, name)(self, **kwargs)
+        frame: pd.DataFrame = self._cache[key]
+        return frame.copy()
+
+    @property
+    def types(self) -> pd.DataFrame:
+        """One row per type: count, size, share of the total (VS Managed Types view)."""
+        return self._view("types_table")
+
+    @property
+    def objects(self) -> pd.DataFrame:
+        """One row per object: id, type, module, size."""
+        return self._view("objects_table")
+
+    @property
+    def variables(self) -> pd.DataFrame:
+        """One row per visible user variable: type, shallow and reachable size."""
+        return self._view("variables_table")
+
+    @property
+    def memory(self) -> pd.DataFrame:
+        """Process memory, what the objects account for, and the gap to RSS explained."""
+        return self._view("memory_table")
+
+    @property
+    def modules(self) -> pd.DataFrame:
+        """One row per module that defines the types: count, size, share."""
+        return self._view("modules_table")
+
+    def __repr__(self) -> str:
+        from ..views.format import human_bytes
+
+        label = f" {self.label!r}" if self.label else ""
+        return (
+            f"<Snapshot{label} {len(self):,} objects, {human_bytes(self.total_size)} in objects, "
+            f"RSS {human_bytes(self.process.rss)}, taken {self.taken_at:%H:%M:%S}>"
+        )

@@ -1,0 +1,48 @@
+"""Human-readable rendering of the numeric DataFrames (sizes in KB/MB/GB, signed growth)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+
+
+def human_bytes(n: float | None, signed: bool = False) -> str:
+    """``1234567`` -> ``'1.2 MB'`` (decimal units); ``signed`` prefixes ``+`` to growth."""
+    if n is None or pd.isna(n):
+        return ""
+    sign = "-" if n < 0 else ("+" if signed and n > 0 else "")
+    value = abs(float(n))
+    unit = 0
+    while value >= 1000 and unit < len(_UNITS) - 1:
+        value /= 1000
+        unit += 1
+    if unit == 0:
+        return f"{sign}{int(value)} B"
+    return f"{sign}{value:.1f} {_UNITS[unit]}"
+
+
+def size_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding bytes, by the naming convention of the views."""
+    return [
+        c
+        for c in df.columns
+        if c in ("size", "reachable", "retained", "bytes", "heap", "rss")
+        or c.endswith(("_size", "_bytes"))
+        or c.startswith(("size_", "heap_", "rss_"))
+    ]
+
+
+def for_display(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy with byte columns as text and shares as percentages, for people to read."""
+    out = df.copy()
+    for col in size_columns(out):
+        signed = "diff" in col or col.startswith("d_") or col.endswith("_change")
+        out[col] = [human_bytes(v, signed=signed) for v in out[col]]
+    sizes = set(size_columns(out))
+    for col in out.columns:
+        if col.endswith("_diff") and col not in sizes:
+            out[col] = [f"{int(v):+,}" if pd.notna(v) else "" for v in out[col]]
+        elif col == "share" or col.endswith("_share"):
+            out[col] = [f"{v:.1%}" if pd.notna(v) else "" for v in out[col]]
+    return out

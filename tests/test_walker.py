@@ -1,0 +1,205 @@
+"""The compiled walker against the pure-Python oracle, and what both must see."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jupyter_memsnap.capture import heap, pywalker
+
+needs_c = pytest.mark.skipif(not heap.HAVE_COMPILED, reason="compiled walker not built")
+COLUMNS = {
+    "sorted_ids": np.uint64,
+    "order": np.uint32,
+    "types": np.int32,
+    "sizes": np.int64,
+    "offsets": np.int64,
+    "targets": np.int32,
+    "roots": np.int32,
+    "unreached": np.uint32,
+    "native_index": np.uint32,
+    "native_bytes": np.int64,
+}
+
+
+def _walk_both(
+    roots: list[object], seeds: list[object], exclude: list[object] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    args = (roots, seeds, exclude or [], (), np.ndarray, heap.GC_HEAD)
+    return heap._walker.walk(*args), pywalker.walk(*args)  # type: ignore[union-attr]
+
+
+def _assert_same(c: dict[str, Any], p: dict[str, Any]) -> None:
+    for key in COLUMNS:
+        np.testing.assert_array_equal(_col(c, key), _col(p, key).astype(COLUMNS[key]), key)
+    assert c["type_objects"] == p["type_objects"]
+
+
+def _graph_from(spec: list[tuple[str, list[int]]], atoms: list[object]) -> list[object]:
+    """Containers wired by index: ('list'|'dict'|'tuple'|'objarr'|'view', [children])."""
+    nodes: list[Any] = []
+    for kind, _ in spec:
+        nodes.append({"list": list, "dict": dict, "objarr": list, "view": list}.get(kind, list)())
+    for node, (kind, children) in zip(nodes, spec, strict=True):
+        kids = [nodes[c] if c < len(nodes) else atoms[c % len(atoms)] for c in children]
+        if kind == "dict":
+            node.update({f"k{i}": k for i, k in enumerate(kids)})
+        else:
+            node.extend(kids)
+    out: list[object] = []
+    for node, (kind, _) in zip(nodes, spec, strict=True):
+        if kind == "tuple":
+            out.append(tuple(node))
+        elif kind == "objarr":
+            arr = np.empty(len(node), dtype=object)
+            arr[:] = node
+            out.append(arr)
+        elif kind == "view":
+            out.append(np.arange(len(node) + 4, dtype=np.float64)[1::2])
+        else:
+            out.append(node)
+    return out
+
+
+node_spec = st.tuples(
+    st.sampled_from(["list", "dict", "tuple", "objarr", "view"]),
+    st.lists(st.integers(min_value=0, max_value=40), max_size=6),
+)
+
+
+@needs_c
+@settings(max_examples=150, deadline=None)
+@given(st.lists(node_spec, min_size=1, max_size=25), st.integers(0, 5))
+def test_c_and_python_agree_on_generated_graphs(spec: list[Any], n_excluded: int) -> None:
+    atoms: list[object] = [1.5, "text", 10**30, b"bytes", None, (1, 2), "x" * 100]
+    objects = _graph_from(spec, atoms)
+    exclude = objects[-n_excluded:] if n_excluded else []
+    c, p = _walk_both([objects], list(objects[: len(objects) // 2]), exclude)
+    _assert_same(c, p)
+
+
+@needs_c
+def test_c_and_python_agree_on_the_whole_heap() -> None:
+    frame = pd.DataFrame({"a": np.arange(500), "s": [f"s{i}" for i in range(500)]})
+    frame["c"] = pd.Categorical(["x", "y"] * 250)
+    grid = np.array([f"v{i}" for i in range(60)], dtype=object).reshape(6, 10)[::2, 1::3]
+    gc.collect()
+    c, p = _walk_both([sys.modules, frame, grid], gc.get_objects())
+    _assert_same(c, p)
+    assert len(c["unreached"]) > 0, "the gc pass should find objects only C holds"
+
+
+def _col(raw: dict[str, Any], key: str) -> np.ndarray:
+    value = raw[key]
+    if value is None:  # the compiled walker's empty column
+        return np.zeros(0, COLUMNS[key])
+    return np.frombuffer(value, COLUMNS[key]) if isinstance(value, bytes) else np.asarray(value)
+
+
+def _rows(raw: dict[str, Any]) -> dict[int, int]:
+    return {
+        int(x): int(r) for x, r in zip(_col(raw, "sorted_ids"), _col(raw, "order"), strict=True)
+    }
+
+
+def _edges(raw: dict[str, Any], row: int) -> set[int]:
+    off, tgt = _col(raw, "offsets"), _col(raw, "targets")
+    return {int(t) for t in tgt[off[row] : off[row + 1]]}
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_hidden_edges_are_followed(engine: str) -> None:
+    if engine == "c" and not heap.HAVE_COMPILED:
+        pytest.skip("compiled walker not built")
+    base = np.zeros(1000)
+    view = base[10:20]
+    hidden_str = "only-in-an-object-array-" + str(id(base))
+    objarr = np.array([hidden_str, 7.25], dtype=object)
+    walker = heap._walker.walk if engine == "c" else pywalker.walk  # type: ignore[union-attr]
+    raw = walker([view, objarr], [], [], (), np.ndarray, heap.GC_HEAD)
+    rows = _rows(raw)
+    assert id(base) in rows, "a view's .base must be reached"
+    assert rows[id(base)] in _edges(raw, rows[id(view)])
+    assert id(hidden_str) in rows, "object-array elements must be reached"
+    assert rows[id(hidden_str)] in _edges(raw, rows[id(objarr)])
+    sizes = _col(raw, "sizes")
+    assert sizes[rows[id(base)]] == sys.getsizeof(base)
+    assert sizes[rows[id(view)]] == sys.getsizeof(view) < 1000
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_python_level_sizeof_is_never_called(engine: str) -> None:
+    if engine == "c" and not heap.HAVE_COMPILED:
+        pytest.skip("compiled walker not built")
+    calls = []
+
+    class Deep:
+        def __sizeof__(self) -> int:
+            calls.append(1)
+            return 10**9
+
+    obj = Deep()
+    raw = heap.capture(
+        [("d", "variable", obj)],
+        seeds=[],
+        include_process_roots=False,
+        engine=engine,
+        collect=False,
+    )
+    assert calls == []
+    row = int(raw.order[np.searchsorted(raw.sorted_ids, np.uint64(id(obj)))])
+    assert raw.sizes[row] == object.__sizeof__(obj) + heap.GC_HEAD + (
+        16 if sys.version_info >= (3, 11) else 0
+    )
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_a_million_deep_chain_does_not_overflow(engine: str) -> None:
+    if engine == "c" and not heap.HAVE_COMPILED:
+        pytest.skip("compiled walker not built")
+    depth = 1_000_000 if engine == "c" else 200_000
+    chain: list[Any] = []
+    for _ in range(depth):
+        chain = [chain]
+    raw = heap.capture(
+        [("chain", "variable", chain)],
+        seeds=[],
+        include_process_roots=False,
+        engine=engine,
+        collect=False,
+    )
+    assert len(raw.order) == depth + 1
+    assert len(raw.targets) == depth
+    assert np.all(np.diff(raw.sorted_ids.astype(np.int64)) > 0), "ids sorted and unique"
+
+
+def test_excluded_objects_and_what_only_they_reach_are_absent() -> None:
+    class Private:
+        pass
+
+    secret = ["machinery-only-" + str(id(Private))]
+    holder = Private()
+    holder.data = secret  # type: ignore[attr-defined]
+    shared = "shared-" + str(id(holder))
+    holder.shared = shared  # type: ignore[attr-defined]
+    gc.collect()
+    raw = heap.capture([("shared", "variable", shared)], exclude_types=(Private,), collect=False)
+    present = set(raw.sorted_ids.tolist())
+    assert id(holder) not in present
+    assert id(secret) not in present and id(secret[0]) not in present
+    assert id(shared) in present, "an object also reached from a root stays"
+
+
+def test_walking_keeps_refcounts_unchanged() -> None:
+    payload = [object() for _ in range(100)]
+    before = [sys.getrefcount(o) for o in payload]
+    for engine in ("c", "python") if heap.HAVE_COMPILED else ("python",):
+        heap.capture([("p", "variable", payload)], engine=engine, collect=False)
+    assert [sys.getrefcount(o) for o in payload] == before

@@ -6,21 +6,31 @@ import gc
 import sys
 from collections.abc import Sequence
 
-from .capture.heap import capture
+from .capture.heap import NamedRoot, RawHeap, RawRoot, capture
 from .capture.process import read_process_memory
-from .model.snapshot import Snapshot
+from .model.diff import SnapshotDiff
+from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
 from .model.store import SnapshotStore
 
-MACHINERY_TYPES: tuple[type, ...] = (Snapshot, SnapshotStore)
+MACHINERY_TYPES: tuple[type, ...] = (
+    Snapshot,
+    SnapshotStore,
+    SnapshotDiff,
+    ProcessMemory,
+    TypeTable,
+    Root,
+    RawHeap,
+    RawRoot,
+)
 """Instances of these, and what only they reach, never appear in a snapshot."""
 
 
-def script_roots() -> list[tuple[str, str, object]]:
+def script_roots() -> list[NamedRoot]:
     """Outside IPython the user's variables are the public globals of ``__main__``."""
     main = sys.modules.get("__main__")
     names = vars(main) if main is not None else {}
     return [
-        (name, "variable", value)
+        (name, "variable", value, (names,))
         for name, value in list(names.items())
         if not name.startswith("_") and type(value).__name__ != "module"
     ]
@@ -39,13 +49,14 @@ def take(
     *,
     collect: bool = True,
     engine: str = "auto",
-    roots: Sequence[tuple[str, str, object]] | None = None,
+    roots: Sequence[NamedRoot] | None = None,
     exclude: Sequence[object] = (),
 ) -> Snapshot:
     """Snapshot every live object of this process.
 
     In IPython the roots are the notebook's (variables, ``Out[n]``, holders), elsewhere the
-    globals of ``__main__``; ``roots`` overrides both with ``(name, kind, object)`` triples.
+    globals of ``__main__``; ``roots`` overrides both with ``(name, kind, object)`` triples
+    (optionally a fourth item: the containers whose reference is that name).
     ``collect=False`` skips the ``gc.collect()`` that runs first.
     """
     cell = None

@@ -97,7 +97,7 @@ def test_types_view_counts_every_object_once() -> None:
     strings = [f"distinct-{i}" for i in range(20_000)]
     snap = jupyter_memsnap.take(roots=[("strings", "variable", strings)])
     types = snap.types
-    assert list(types.columns) == ["type", "module", "count", "size", "share"]
+    assert list(types.columns) == ["type", "module", "count", "size", "retained", "share"]
     assert types["count"].sum() == len(snap)
     assert types["size"].sum() == snap.total_size
     assert types["share"].sum() == pytest.approx(1.0)

@@ -36,11 +36,16 @@ _last_count = [0]  # objects in the previous walk: sizes the next walk's tables 
 
 @dataclass(frozen=True)
 class RawRoot:
-    """A root as captured: a name in notebook words, a kind, and the object's row (or -1)."""
+    """A root as captured: a name in notebook words, a kind, the object's row (or -1), and
+    the rows of the containers whose reference is this name (a variable's namespace dict)."""
 
     name: str
     kind: str
     index: int
+    via: tuple[int, ...] = ()
+
+
+NamedRoot = tuple[str, str, object] | tuple[str, str, object, tuple[object, ...]]
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,9 @@ def _type_names(tp: type) -> tuple[str, str]:
     )
 
 
-def process_roots() -> list[tuple[str, str, object]]:
+def process_roots() -> list[NamedRoot]:
     """The interpreter's own roots: every module and every thread's current frame."""
-    roots: list[tuple[str, str, object]] = [
+    roots: list[NamedRoot] = [
         (f"module {name}", "module", mod) for name, mod in list(sys.modules.items())
     ]
     names = {t.ident: t.name for t in threading.enumerate()}
@@ -96,7 +101,7 @@ def _ndarray_type() -> type | None:
 
 
 def capture(
-    named_roots: Sequence[tuple[str, str, object]] = (),
+    named_roots: Sequence[NamedRoot] = (),
     *,
     exclude_objects: Sequence[object] = (),
     exclude_types: tuple[type, ...] = (),
@@ -122,7 +127,7 @@ def capture(
     named = list(named_roots)
     if include_process_roots:
         named += process_roots()
-    root_objects = [obj for _, _, obj in named]
+    root_objects = [root[2] for root in named]
     if seeds is None:
         seeds = gc.get_objects()
     args = (
@@ -152,22 +157,38 @@ def _column(value: Any, dtype: type) -> np.ndarray:
     return arr
 
 
-def _to_heap(
-    raw: dict[str, Any], named: list[tuple[str, str, object]], engine: str, seconds: float
-) -> RawHeap:
+def _row_finder(sorted_ids: np.ndarray, order: np.ndarray) -> Any:
+    def row(obj: object) -> int:
+        k = int(np.searchsorted(sorted_ids, np.uint64(id(obj))))
+        found = k < len(sorted_ids) and int(sorted_ids[k]) == id(obj)
+        return int(order[k]) if found else -1
+
+    return row
+
+
+def _to_heap(raw: dict[str, Any], named: list[NamedRoot], engine: str, seconds: float) -> RawHeap:
     type_objects: list[type] = raw.pop("type_objects")
     names = [_type_names(tp) for tp in type_objects]
     is_class = np.array([issubclass(tp, type) for tp in type_objects], dtype=bool)
     del type_objects
     root_index = _column(raw["roots"], np.int32)
+    sorted_ids = _column(raw["sorted_ids"], np.uint64)
+    order = _column(raw["order"], np.uint32)
+    row = _row_finder(sorted_ids, order)
     roots = tuple(
-        RawRoot(name, kind, int(i)) for (name, kind, _), i in zip(named, root_index, strict=True)
+        RawRoot(
+            root[0],
+            root[1],
+            int(i),
+            tuple(r for r in (row(c) for c in (root[3] if len(root) > 3 else ())) if r >= 0),
+        )
+        for root, i in zip(named, root_index, strict=True)
     )
     unreached = _column(raw["unreached"], np.uint32)
     roots += tuple(RawRoot("held from C", "unreached", int(i)) for i in unreached)
     return RawHeap(
-        sorted_ids=_column(raw["sorted_ids"], np.uint64),
-        order=_column(raw["order"], np.uint32),
+        sorted_ids=sorted_ids,
+        order=order,
         types=_column(raw["types"], np.int32),
         sizes=_column(raw["sizes"], np.int64),
         offsets=_column(raw["offsets"], np.int64),

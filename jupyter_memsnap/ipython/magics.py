@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 from typing import Any
 
@@ -14,12 +13,14 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
 from ..api import take
+from ..model.diff import SnapshotDiff
 from ..model.snapshot import Snapshot
 from ..model.store import SnapshotError, SnapshotStore
-from ..views.format import for_display, human_bytes
+from ..views.format import Table, human_bytes
 from ..views.history import history_table
-
-BY_CHOICES = ("type", "variable", "module")
+from ..views.paths import rows_of_type, similar_type_names, why_frame
+from ..views.select import DIFF_GROUPS, SNAPSHOT_GROUPS, PatternError, filtered, grouped
+from .namespace import release_hidden_holders
 
 
 def _positive_int(text: str) -> int:
@@ -49,28 +50,32 @@ def build_parser() -> MagicArgumentParser:
     show_p.add_argument(
         "snapshot", nargs="?", default="-1", help="number, label or -1 for the latest"
     )
-    show_p.add_argument("--by", choices=BY_CHOICES, default="type", help="group rows by")
+    show_p.add_argument("--by", choices=SNAPSHOT_GROUPS, default="type", help="group rows by")
     show_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
     show_p.add_argument("--filter", default=None, help="case-insensitive regex on names")
     show_p.add_argument("-o", "--output", action="store_true", help="return the DataFrame")
+    diff_p = sub.add_parser("diff", help="what changed between two snapshots", add_help=False)
+    diff_p.add_argument("a", help="the older snapshot: number, label or negative index")
+    diff_p.add_argument("b", nargs="?", default="-1", help="the newer one (default: latest)")
+    diff_p.add_argument("--by", choices=DIFF_GROUPS, default="type", help="group rows by")
+    diff_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
+    diff_p.add_argument("--filter", default=None, help="case-insensitive regex on names")
+    diff_p.add_argument("-o", "--output", action="store_true", help="return the SnapshotDiff")
+    vars_p = sub.add_parser("vars", help="which variable holds the memory", add_help=False)
+    vars_p.add_argument("snapshot", nargs="?", default=None, help="default: a fresh snapshot")
+    vars_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
+    why_p = sub.add_parser("why", help="what keeps an object alive", add_help=False)
+    why_p.add_argument("expr", nargs="*", help="an expression in the user namespace")
+    why_p.add_argument("--type", dest="type_name", default=None, help="a type's name instead")
+    why_p.add_argument("--top", type=_positive_int, default=3, help="instances (with --type)")
+    why_p.add_argument("--paths", type=_positive_int, default=3, help="paths per object")
+    why_p.add_argument("-s", "--snapshot", default=None, help="a stored snapshot, not a fresh one")
+    sub.add_parser("release", help="drop IPython's hidden references (changes state)")
     sub.add_parser("clear", help="forget every snapshot")
     return parser
 
 
 PARSER = build_parser()
-
-
-def _filter(df: pd.DataFrame, pattern: str | None, columns: list[str]) -> pd.DataFrame:
-    if not pattern:
-        return df
-    try:
-        rx = re.compile(pattern, re.IGNORECASE)
-    except re.error as e:
-        raise UsageError(f"--filter {pattern!r} is not a valid pattern: {e}") from None
-    hit = pd.Series(False, index=df.index)
-    for col in columns:
-        hit |= df[col].astype(str).map(lambda s: rx.search(s) is not None)
-    return df[hit]
 
 
 @magics_class
@@ -92,7 +97,11 @@ class MemsnapMagics(Magics):
 
         %memsnap take [-l LABEL] [--no-gc] [-o]   snapshot every live object
         %memsnap list                              one row per snapshot, with changes
-        %memsnap show [N] [--by type|variable|module] [--top K] [--filter PATTERN] [-o]
+        %memsnap show [N] [--by type|variable|module|holder] [--top K] [--filter PATTERN] [-o]
+        %memsnap diff A [B] [--by type|variable|module] [--top K] [--filter PATTERN] [-o]
+        %memsnap vars [N] [--top K]                which variable holds the memory
+        %memsnap why EXPR | --type NAME [--top K]  what keeps it alive, and the fix
+        %memsnap release                           drop IPython's hidden references
         %memsnap clear                             forget every snapshot
         """
         try:
@@ -110,14 +119,14 @@ class MemsnapMagics(Magics):
         snap = take(label=args.label, collect=not args.no_gc)
         number = self.store.add(snap)
         row = history_table(self.store).loc[lambda d: d["snapshot"] == number]
-        display(for_display(row.reset_index(drop=True)))
+        display(Table(row, f"Snapshot {number} taken"))
         return snap if args.output else None
 
     def _cmd_list(self, args: argparse.Namespace) -> None:
         if not len(self.store):
             print("No snapshots yet: take one with %memsnap take")
             return
-        display(for_display(history_table(self.store)))
+        display(Table(history_table(self.store), f"{len(self.store)} snapshots"))
 
     def _snapshot(self, ref: str) -> tuple[int, Snapshot]:
         try:
@@ -126,23 +135,91 @@ class MemsnapMagics(Magics):
             raise UsageError(str(e)) from None
         return number, self.store.get(number)
 
+    def _grouped(self, source: Snapshot | SnapshotDiff, args: argparse.Namespace) -> pd.DataFrame:
+        try:
+            return filtered(grouped(source, args.by), args.filter, args.by)
+        except PatternError as e:
+            raise UsageError(f"--filter {e}") from None
+
     def _cmd_show(self, args: argparse.Namespace) -> pd.DataFrame | None:
         number, snap = self._snapshot(args.snapshot)
-        if args.by == "type":
-            df = _filter(snap.types, args.filter, ["type", "module"])
-        elif args.by == "module":
-            df = _filter(snap.modules, args.filter, ["module"])
-        else:
-            df = _filter(snap.variables, args.filter, ["name", "type"])
+        df = self._grouped(snap, args)
         shown = df.head(args.top).reset_index(drop=True)
         label = f" {snap.label!r}" if snap.label else ""
-        print(
+        title = (
             f"Snapshot {number}{label}: {len(snap):,} objects, "
             f"{human_bytes(snap.total_size)} in objects, RSS {human_bytes(snap.process.rss)}; "
             f"top {len(shown)} of {len(df):,} by {args.by}"
         )
-        display(for_display(shown))
+        display(Table(shown, title))
         return df if args.output else None
+
+    def _cmd_diff(self, args: argparse.Namespace) -> SnapshotDiff | None:
+        (na, a), (nb, b) = self._snapshot(args.a), self._snapshot(args.b)
+        diff = b.diff(a)
+        df = self._grouped(diff, args)
+        shown = df.head(args.top).reset_index(drop=True)
+        title = (
+            f"Snapshot {na} → {nb}: objects {len(b) - len(a):+,} "
+            f"({len(diff.new_rows):,} new, {len(diff.freed_rows):,} freed), "
+            f"heap {human_bytes(b.total_size - a.total_size, signed=True)}, "
+            f"RSS {human_bytes(b.process.rss - a.process.rss, signed=True)}; "
+            f"top {len(shown)} of {len(df):,} by {args.by}, largest growth first"
+        )
+        display(Table(shown, title))
+        return diff if args.output else None
+
+    def _cmd_vars(self, args: argparse.Namespace) -> None:
+        if args.snapshot is None:
+            snap, where = take(), "a fresh snapshot (not stored)"
+        else:
+            number, snap = self._snapshot(args.snapshot)
+            where = f"snapshot {number}"
+        df = snap.variables
+        title = (
+            f"Variables in {where}, by what `del name` would free (retained); "
+            f"{human_bytes(int(df['retained'].sum()))} in {len(df)} variables"
+        )
+        display(Table(df.head(args.top), title))
+
+    def _cmd_why(self, args: argparse.Namespace) -> None:
+        expr = " ".join(args.expr).strip()
+        if bool(expr) == bool(args.type_name):
+            raise UsageError("%memsnap why: give an expression or --type NAME (not both)")
+        target_id, what = None, args.type_name
+        if expr:
+            try:
+                value = self.shell.ev(expr)  # type: ignore[union-attr]
+            except Exception as e:
+                raise UsageError(f"%memsnap why: cannot evaluate {expr!r}: {e!r}") from None
+            target_id, what = id(value), f"{expr} ({type(value).__qualname__})"
+            del value  # our own reference must not show up as a path
+        snap = take() if args.snapshot is None else self._snapshot(args.snapshot)[1]
+        if target_id is not None:
+            row = snap.row(target_id)
+            if row < 0:
+                print(f"Nothing keeps {what} alive: it was a temporary, freed after evaluation.")
+                return
+            rows = [row]
+        else:
+            rows = rows_of_type(snap, args.type_name, args.top)
+            if not rows:
+                close = similar_type_names(snap, args.type_name)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise UsageError(f"%memsnap why: no objects of type {args.type_name!r}{hint}")
+        df = why_frame(snap, rows, max_paths=args.paths)
+        display(Table(df, f"Why is {what} alive? Shortest paths from named roots"))
+
+    def _cmd_release(self, args: argparse.Namespace) -> None:
+        before = take()
+        cleared = release_hidden_holders(self.shell)
+        after = take()
+        freed = before.total_size - after.total_size
+        print(
+            f"Released {', '.join(cleared)}: {human_bytes(freed)} of objects freed "
+            f"({len(before) - len(after):,} objects); RSS "
+            f"{human_bytes(after.process.rss - before.process.rss, signed=True)}."
+        )
 
     def _cmd_clear(self, args: argparse.Namespace) -> None:
         n = self.store.clear()

@@ -13,7 +13,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 enum { E_OK, E_NOMEM, E_RANGE, E_OFF0, E_OFFDEC, E_OFFEND, E_CHANGED, E_CYCLE };
 
@@ -58,6 +62,35 @@ raise_err(const Err *e)
     return NULL;
 }
 
+/* ---- scratch memory ------------------------------------------------------------------ */
+
+/* Allocate count * size bytes (zeroed if asked), or NULL; release with free().  Large arrays
+ * go on transparent huge pages where the OS has them: these algorithms are bound by the
+ * latency of random accesses, and TLB misses are a large part of it. */
+static void *
+scratch(size_t count, size_t size, int zero)
+{
+    if (count == 0)
+        count = 1;
+    if (count > SIZE_MAX / size)
+        return NULL;
+    size_t bytes = count * size;
+#if defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)1 << 21;
+    if (bytes >= 2 * huge && bytes <= SIZE_MAX - huge) {
+        void *p = NULL;
+        size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+        if (posix_memalign(&p, huge, rounded) != 0)
+            return NULL;
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+        if (zero)
+            memset(p, 0, bytes);
+        return p;
+    }
+#endif
+    return zero ? calloc(count, size) : malloc(bytes);
+}
+
 /* ---- buffers ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -99,7 +132,8 @@ get_array(Bufs *b, PyObject *obj, const char *name, char kind, Py_ssize_t itemsi
     const char *what = kind == 'm' ? "bool/uint8" : (itemsize == 8 ? "int64" : "int32");
     Py_buffer *v = &b->v[b->n];
     if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_BufferError)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_BufferError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError)) { /* numpy: "not C-contiguous" */
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous 1-D %s buffer, got %.100s",
                          name, what, Py_TYPE(obj)->tp_name);
@@ -190,32 +224,44 @@ graph_shape(Py_ssize_t n_off, Py_ssize_t n_sizes, int32_t *n)
 
 /* ---- dominator tree (semi-NCA) -------------------------------------------------------- */
 
+/* Per preorder number, the path-compressed forest of semi-NCA: ancestor and the minimum
+ * semidominator on the compressed path (kept together: one cache miss fetches both). */
+typedef struct {
+    int32_t anc, best;
+} Link;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+
 /*
- * Vertices are numbered in DFS preorder, 0 being the super-root.  Vertices > i are
- * "linked" while vertex i is processed; eval returns the vertex of minimum semi on the
+ * Vertices are numbered in DFS preorder, 0 being the super-root.  Vertices >= last are
+ * "linked" while vertex last - 1 is processed; eval returns the minimum semidominator on the
  * linked part of the path from v towards the root, compressing the path (iteratively).
  */
 static inline int32_t
-eval(int32_t v, int32_t last, int32_t *anc, int32_t *label, const int32_t *semi, int32_t *stack)
+eval(int32_t v, int32_t last, Link *x, int32_t *stack)
 {
-    if (anc[v] < last)
-        return label[v];
+    if (x[v].anc < last)
+        return x[v].best;
     int32_t sp = 0;
     do {
         stack[sp++] = v;
-        v = anc[v];
-    } while (anc[v] >= last);
-    int32_t p = v, plabel = label[v];
+        v = x[v].anc;
+    } while (x[v].anc >= last);
+    int32_t p = v, pbest = x[v].best;
     do {
         v = stack[--sp];
-        anc[v] = anc[p];
-        if (semi[plabel] < semi[label[v]])
-            label[v] = plabel;
+        x[v].anc = x[p].anc;
+        if (pbest < x[v].best)
+            x[v].best = pbest;
         else
-            plabel = label[v];
+            pbest = x[v].best;
         p = v;
     } while (sp > 0);
-    return label[v];
+    return x[v].best;
 }
 
 #define GUARD(cond)            \
@@ -230,84 +276,90 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
 {
     if (check_csr(off, tgt, n, m, e) < 0 || check_index(rc, k, 0, n, "root_children", e) < 0)
         return;
-    const size_t cap = (size_t)n + 3;
+    const size_t cap = (size_t)n + 2;
     const uint64_t um = (uint64_t)m;
-    int32_t *pre = PyMem_RawMalloc(cap * sizeof(int32_t));
-    int32_t *vertex = PyMem_RawMalloc(cap * sizeof(int32_t));
-    int32_t *idom = PyMem_RawMalloc(cap * sizeof(int32_t)); /* DFS parent, then idom */
-    int32_t *semi = PyMem_RawMalloc(cap * sizeof(int32_t));
-    int32_t *label = PyMem_RawMalloc(cap * sizeof(int32_t));
-    int32_t *anc = PyMem_RawMalloc(cap * sizeof(int32_t));
-    int32_t *stk = PyMem_RawMalloc(cap * sizeof(int32_t));  /* DFS stack, then eval stack */
-    int64_t *cur = PyMem_RawMalloc(cap * sizeof(int64_t));  /* DFS cursors, then pred starts */
+    int32_t *pre = scratch(cap, sizeof(int32_t), 0); /* node -> preorder number */
+    int32_t *cnt = scratch(cap, sizeof(int32_t), 1); /* preorder -> in-degree */
+    Link *x = scratch(cap, sizeof(Link), 0);
+    int32_t *idom = scratch(cap, sizeof(int32_t), 0); /* DFS parent, then idom */
+    int32_t *semi = scratch(cap, sizeof(int32_t), 0);
+    int32_t *vertex = scratch(cap, sizeof(int32_t), 0);
+    int32_t *stk = scratch(cap, sizeof(int32_t), 0); /* DFS stack, then eval stack */
+    int64_t *cur = scratch(cap, sizeof(int64_t), 0); /* DFS cursors, pred starts, sums */
+    int32_t *epre = scratch((size_t)m + 1, sizeof(int32_t), 0); /* targets' preorder */
     int32_t *preds = NULL;
-    if (!pre || !vertex || !idom || !semi || !label || !anc || !stk || !cur)
+    if (!pre || !cnt || !x || !idom || !semi || !vertex || !stk || !cur || !epre)
         goto nomem;
 
-    /* 1. Iterative DFS from the super-root, children in order. */
+    /* 1. Iterative DFS from the super-root, children in order.  Records each edge's target
+     *    preorder number and counts predecessors. */
     for (int32_t i = 0; i < n; i++)
         pre[i] = -1;
     vertex[0] = -1;
-    idom[0] = 0;
+    x[0] = (Link){0, 0};
+    idom[0] = semi[0] = 0;
     int32_t N = 1;
     for (Py_ssize_t j = 0; j < k; j++) {
         int32_t r = rc[j];
         GUARD((uint32_t)r >= (uint32_t)n);
-        if (pre[r] >= 0)
+        if (pre[r] >= 0) {
+            cnt[pre[r]]++;
             continue;
-        GUARD((uint64_t)off[r] > um);
-        pre[r] = N;
-        vertex[N] = r;
-        idom[N++] = 0;
-        int32_t top = 0;
-        stk[0] = r;
-        cur[0] = off[r];
-        while (top >= 0) {
-            int32_t u = stk[top], t = -1;
-            int64_t c = cur[top], end = off[u + 1];
-            GUARD((uint64_t)end > um);
-            for (; c < end; c++) {
-                t = tgt[c];
-                GUARD((uint32_t)t >= (uint32_t)n);
-                if (pre[t] < 0)
-                    break;
-            }
-            if (c >= end) {
-                top--;
-                continue;
-            }
-            cur[top] = c + 1;
-            GUARD((uint64_t)off[t] > um || N > n);
+        }
+        cnt[N]++;
+        int32_t top = -1, t = r, parent = 0;
+        for (;;) { /* visit t, a child of preorder number `parent`, then find the next */
+            int64_t a = off[t], b = off[t + 1];
+            GUARD((uint64_t)a > um || (uint64_t)b > um || N > n);
+            for (int64_t c = a; c < b && c < a + 16; c++) /* fetch children in parallel */
+                if ((uint32_t)tgt[c] < (uint32_t)n) {
+                    PREFETCH(&pre[tgt[c]]);
+                    PREFETCH(&off[tgt[c]]);
+                }
             pre[t] = N;
             vertex[N] = t;
-            idom[N++] = pre[u];
+            x[N].anc = idom[N] = parent;
+            N++;
             stk[++top] = t;
-            cur[top] = off[t];
+            cur[top] = a;
+            for (t = -1; top >= 0 && t < 0;) {
+                int32_t u = stk[top];
+                int64_t c = cur[top], end = off[u + 1];
+                GUARD((uint64_t)end > um);
+                for (; c < end; c++) {
+                    int32_t v = tgt[c];
+                    GUARD((uint32_t)v >= (uint32_t)n);
+                    if (c + 16 < end && (uint32_t)tgt[c + 16] < (uint32_t)n)
+                        PREFETCH(&pre[tgt[c + 16]]);
+                    int32_t q = pre[v] < 0 ? N : pre[v];
+                    epre[c] = q;
+                    cnt[q]++;
+                    if (q == N) {
+                        t = v;
+                        break;
+                    }
+                }
+                if (t < 0) {
+                    top--;
+                }
+                else {
+                    cur[top] = c + 1;
+                    parent = pre[u];
+                }
+            }
+            if (t < 0)
+                break;
         }
     }
 
-    /* 2. Predecessor lists in preorder numbers: preds of q are preds[rs[q]:rs[q+1]]. */
+    /* 2. Predecessors in preorder numbers: those of q are preds[rs[q]:rs[q + 1]], filled
+     *    with rs[q + 1] as the cursor of q. */
     int64_t *rs = cur;
-    memset(rs, 0, ((size_t)N + 2) * sizeof(int64_t));
-    for (Py_ssize_t j = 0; j < k; j++) {
-        int32_t r = rc[j];
-        GUARD((uint32_t)r >= (uint32_t)n || pre[r] <= 0);
-        rs[pre[r] + 2]++;
-    }
-    for (int32_t p = 1; p < N; p++) {
-        int32_t u = vertex[p];
-        int64_t a = off[u], b = off[u + 1];
-        GUARD((uint64_t)a > um || (uint64_t)b > um);
-        for (int64_t c = a; c < b; c++) {
-            int32_t t = tgt[c];
-            GUARD((uint32_t)t >= (uint32_t)n || pre[t] <= 0);
-            rs[pre[t] + 2]++;
-        }
-    }
-    for (int32_t q = 2; q <= N + 1; q++)
-        rs[q] += rs[q - 1];
-    const int64_t R = rs[N + 1];
-    preds = PyMem_RawCalloc((size_t)R + 1, sizeof(int32_t));
+    rs[0] = rs[1] = 0;
+    for (int32_t q = 1; q < N; q++)
+        rs[q + 1] = rs[q] + cnt[q - 1];
+    const int64_t R = rs[N] + cnt[N - 1];
+    preds = scratch((size_t)R + 1, sizeof(int32_t), 1);
     if (!preds)
         goto nomem;
     for (Py_ssize_t j = 0; j < k; j++) {
@@ -315,33 +367,39 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
         GUARD((uint32_t)r >= (uint32_t)n || pre[r] <= 0 || rs[pre[r] + 1] >= R);
         preds[rs[pre[r] + 1]++] = 0;
     }
-    for (int32_t p = 1; p < N; p++) {
-        int32_t u = vertex[p];
+    for (int32_t u = 0; u < n; u++) {
+        int32_t p = pre[u];
+        if (p < 0)
+            continue;
         int64_t a = off[u], b = off[u + 1];
         GUARD((uint64_t)a > um || (uint64_t)b > um);
         for (int64_t c = a; c < b; c++) {
-            int32_t t = tgt[c];
-            GUARD((uint32_t)t >= (uint32_t)n || pre[t] <= 0 || rs[pre[t] + 1] >= R);
-            preds[rs[pre[t] + 1]++] = p;
+            int32_t q = epre[c];
+            GUARD(q <= 0 || q >= N || rs[q + 1] >= R);
+            preds[rs[q + 1]++] = p;
         }
     }
     GUARD(rs[N] != R);
 
     /* 3. Semidominators, in reverse preorder. */
-    for (int32_t i = 0; i < N; i++) {
-        semi[i] = i;
-        label[i] = i;
-        anc[i] = idom[i];
-    }
     for (int32_t i = N - 1; i >= 1; i--) {
+        /* Software pipeline over eval's memory accesses for the vertices processed next. */
+        if (i > 8) {
+            for (int64_t j = rs[i - 8], end = rs[i - 7]; j < end && j < rs[i - 8] + 16; j++)
+                PREFETCH(&x[preds[j]]);
+            for (int64_t j = rs[i - 4], end = rs[i - 3]; j < end && j < rs[i - 4] + 16; j++)
+                PREFETCH(&x[x[preds[j]].anc]);
+        }
         int32_t s = idom[i];
-        for (int64_t j = rs[i]; j < rs[i + 1]; j++) {
+        for (int64_t j = rs[i], end = rs[i + 1]; j < end; j++) {
             int32_t v = preds[j];
-            int32_t c = v <= i ? v : semi[eval(v, i + 1, anc, label, semi, stk)];
+            if (j + 16 < end)
+                PREFETCH(&x[preds[j + 16]]);
+            int32_t c = v <= i ? v : eval(v, i + 1, x, stk);
             if (c < s)
                 s = c;
         }
-        semi[i] = s;
+        semi[i] = x[i].best = s;
     }
 
     /* 4. Immediate dominators: nearest common ancestor of parent and semidominator. */
@@ -352,7 +410,12 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
         idom[i] = d;
     }
 
-    /* 5. Outputs; retained sizes accumulated child-to-parent in reverse preorder. */
+    /* 5. Retained sizes, accumulated child-to-parent in reverse preorder; outputs. */
+    int64_t *acc = cur;
+    for (int32_t p = 1; p < N; p++)
+        acc[p] = sz[vertex[p]];
+    for (int32_t p = N - 1; p >= 1; p--)
+        acc[idom[p]] += acc[p];
     for (int32_t v = 0; v < n; v++) {
         idom_out[v] = -2;
         ret_out[v] = 0;
@@ -360,11 +423,7 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
     for (int32_t p = 1; p < N; p++) {
         int32_t v = vertex[p];
         idom_out[v] = idom[p] == 0 ? -1 : vertex[idom[p]];
-        ret_out[v] = sz[v];
-    }
-    for (int32_t p = N - 1; p >= 1; p--) {
-        if (idom[p] != 0)
-            ret_out[vertex[idom[p]]] += ret_out[vertex[p]];
+        ret_out[v] = acc[p];
     }
     goto done;
 nomem:
@@ -373,15 +432,16 @@ nomem:
 changed:
     *e = (Err){.code = E_CHANGED};
 done:
-    PyMem_RawFree(pre);
-    PyMem_RawFree(vertex);
-    PyMem_RawFree(idom);
-    PyMem_RawFree(semi);
-    PyMem_RawFree(label);
-    PyMem_RawFree(anc);
-    PyMem_RawFree(stk);
-    PyMem_RawFree(cur);
-    PyMem_RawFree(preds);
+    free(pre);
+    free(cnt);
+    free(x);
+    free(idom);
+    free(semi);
+    free(vertex);
+    free(stk);
+    free(cur);
+    free(epre);
+    free(preds);
 }
 
 PyDoc_STRVAR(dominator_tree_doc,
@@ -436,11 +496,11 @@ type_incl(const int32_t *idom, const int64_t *ret, const int32_t *ty, int32_t n,
     if (check_index(idom, n, -2, n, "idom", e) < 0 ||
         check_index(ty, n, 0, nt, "type_index", e) < 0)
         return;
-    int64_t *cs = PyMem_RawCalloc((size_t)n + 2, sizeof(int64_t)); /* children CSR */
-    int32_t *kids = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int32_t));
-    int32_t *stk = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int32_t));
-    int64_t *cur = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int64_t));
-    int32_t *active = PyMem_RawCalloc((size_t)nt + 1, sizeof(int32_t)); /* open ancestors/type */
+    int64_t *cs = scratch((size_t)n + 2, sizeof(int64_t), 1); /* children CSR */
+    int32_t *kids = scratch((size_t)n + 1, sizeof(int32_t), 0);
+    int32_t *stk = scratch((size_t)n + 1, sizeof(int32_t), 0);
+    int64_t *cur = scratch((size_t)n + 1, sizeof(int64_t), 0);
+    int32_t *active = scratch((size_t)nt + 1, sizeof(int32_t), 1); /* open ancestors/type */
     if (!cs || !kids || !stk || !cur || !active) {
         *e = (Err){.code = E_NOMEM};
         goto done;
@@ -498,11 +558,11 @@ type_incl(const int32_t *idom, const int64_t *ret, const int32_t *ty, int32_t n,
 changed:
     *e = (Err){.code = E_CHANGED};
 done:
-    PyMem_RawFree(cs);
-    PyMem_RawFree(kids);
-    PyMem_RawFree(stk);
-    PyMem_RawFree(cur);
-    PyMem_RawFree(active);
+    free(cs);
+    free(kids);
+    free(stk);
+    free(cur);
+    free(active);
 }
 
 PyDoc_STRVAR(type_inclusive_doc,
@@ -566,8 +626,8 @@ reach(const int64_t *off, const int32_t *tgt, const int64_t *sz, const int32_t *
     if (check_csr(off, tgt, n, m, e) < 0 || check_index(starts, k, 0, n, "starts", e) < 0)
         return;
     const uint64_t um = (uint64_t)m;
-    uint32_t *stamp = PyMem_RawCalloc((size_t)n + 1, sizeof(uint32_t));
-    int32_t *stk = PyMem_RawMalloc(((size_t)n + 1) * sizeof(int32_t));
+    uint32_t *stamp = scratch((size_t)n + 1, sizeof(uint32_t), 1);
+    int32_t *stk = scratch((size_t)n + 1, sizeof(int32_t), 0);
     if (!stamp || !stk) {
         *e = (Err){.code = E_NOMEM};
         goto done;
@@ -604,8 +664,8 @@ reach(const int64_t *off, const int32_t *tgt, const int64_t *sz, const int32_t *
 changed:
     *e = (Err){.code = E_CHANGED};
 done:
-    PyMem_RawFree(stamp);
-    PyMem_RawFree(stk);
+    free(stamp);
+    free(stk);
 }
 
 PyDoc_STRVAR(reachable_sizes_doc,

@@ -12,6 +12,7 @@ dtype are converted (ValueError if a value does not fit); results are writable n
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,11 @@ import numpy.typing as npt
 
 _graph: Any
 try:
-    from . import _graph
-
-    HAVE_COMPILED: bool = True
+    _graph = importlib.import_module("._graph", __package__)
 except ImportError:  # pragma: no cover - depends on the build
     _graph = None
-    HAVE_COMPILED = False
+
+HAVE_COMPILED: bool = _graph is not None
 
 __all__ = ["HAVE_COMPILED", "dominator_tree", "reachable_sizes", "type_inclusive"]
 

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..capture.heap import RawHeap
+    from .diff import SnapshotDiff
+    from .retention import Retention
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Root:
     name: str
     kind: str  # variable, output, holder, history, module, frame, unreached
     index: int  # row in the snapshot, -1 when the object was excluded
+    via: tuple[int, ...] = ()  # rows of the containers whose reference is this name
 
     @property
     def hidden(self) -> bool:
@@ -118,7 +121,7 @@ class Snapshot:
             targets=raw.targets,
             type_table=TypeTable(raw.type_module, raw.type_qualname, raw.type_is_class),
             roots=tuple(
-                Root(r.name, (kinds or {}).get(r.kind, r.kind), r.index) for r in raw.roots
+                Root(r.name, (kinds or {}).get(r.kind, r.kind), r.index, r.via) for r in raw.roots
             ),
             native_index=raw.native_index,
             native_bytes=raw.native_bytes,
@@ -170,7 +173,15 @@ class Snapshot:
             return int(self.order[k])
         return -1
 
-    def referents(self, row: int) -> np.ndarray:
+    def id_of(self, row: int) -> int:
+        """The id of the object in this row."""
+        if "inverse" not in self._cache:
+            inverse = np.empty(len(self.order), dtype=np.uint32)
+            inverse[self.order] = np.arange(len(self.order), dtype=np.uint32)
+            self._cache["inverse"] = inverse
+        return int(self.sorted_ids[self._cache["inverse"][row]])
+
+    def referents_of_row(self, row: int) -> np.ndarray:
         """Rows this row's object refers to."""
         return np.asarray(self.targets[self.offsets[row] : self.offsets[row + 1]])
 
@@ -179,6 +190,57 @@ class Snapshot:
 
     def roots_of_kind(self, *kinds: str) -> list[Root]:
         return [r for r in self.roots if r.kind in kinds]
+
+    # ---------------------------------------------------------------- retention
+    @property
+    def retention(self) -> Retention:
+        """Dominator tree with a node per root, computed once on first use."""
+        if "retention" not in self._cache:
+            from .retention import compute_retention
+
+            self._cache["retention"] = compute_retention(self)
+        result: Retention = self._cache["retention"]
+        return result
+
+    @property
+    def retained(self) -> np.ndarray:
+        """Retained size of each row: the bytes freed if that object went away."""
+        return self.retention.object_retained()
+
+    def _reverse(self) -> tuple[np.ndarray, np.ndarray]:
+        if "reverse" not in self._cache:
+            from .retention import reverse_graph
+
+            self._cache["reverse"] = reverse_graph(self)
+        reverse: tuple[np.ndarray, np.ndarray] = self._cache["reverse"]
+        return reverse
+
+    def _row_of(self, obj_id: int) -> int:
+        row = self.row(obj_id)
+        if row < 0:
+            raise KeyError(f"no object with id {obj_id:#x} in this snapshot")
+        return row
+
+    def paths_to_root(self, obj_id: int, max_paths: int = 3) -> pd.DataFrame:
+        """Shortest paths from named roots to the object (VS "Paths to Root"): one row per
+        step, ``path`` numbering the paths, step 0 being the root's object."""
+        from ..views.paths import paths_frame
+
+        return paths_frame(self, self._row_of(obj_id), max_paths)
+
+    def referrers(self, obj_id: int) -> pd.DataFrame:
+        """The objects that refer to this one."""
+        from ..views.paths import rows_frame
+
+        roff, sources = self._reverse()
+        row = self._row_of(obj_id)
+        return rows_frame(self, np.unique(sources[roff[row] : roff[row + 1]]))
+
+    def referents(self, obj_id: int) -> pd.DataFrame:
+        """The objects this one refers to (VS "Referenced Objects")."""
+        from ..views.paths import rows_frame
+
+        return rows_frame(self, np.unique(self.referents_of_row(self._row_of(obj_id))))
 
     # ---------------------------------------------------------------- views (DataFrames)
     def _view(self, name: str, **kwargs: Any) -> pd.DataFrame:
@@ -206,6 +268,12 @@ class Snapshot:
         return self._view("variables_table")
 
     @property
+    def holders(self) -> pd.DataFrame:
+        """Every hidden holder (output cache, last traceback, …): what it alone keeps alive
+        and how to release it."""
+        return self._view("holders_table")
+
+    @property
     def memory(self) -> pd.DataFrame:
         """Process memory, what the objects account for, and the gap to RSS explained."""
         return self._view("memory_table")
@@ -214,6 +282,12 @@ class Snapshot:
     def modules(self) -> pd.DataFrame:
         """One row per module that defines the types: count, size, share."""
         return self._view("modules_table")
+
+    def diff(self, before: Snapshot) -> SnapshotDiff:
+        """What changed from ``before`` to this snapshot (``b.diff(a)``)."""
+        from .diff import SnapshotDiff
+
+        return SnapshotDiff(before, self)
 
     def __repr__(self) -> str:
         from ..views.format import human_bytes

@@ -22,14 +22,17 @@ def human_bytes(n: float | None, signed: bool = False) -> str:
     return f"{sign}{value:.1f} {_UNITS[unit]}"
 
 
+_BYTE_NAMES = ("size", "reachable", "retained", "inclusive", "shared", "bytes", "heap", "rss")
+
+
 def size_columns(df: pd.DataFrame) -> list[str]:
-    """Columns holding bytes, by the naming convention of the views."""
+    """Columns holding bytes, by the naming convention of the views (``size``,
+    ``size_a``, ``size_diff``, ``new_size``, ``retained_b`` …)."""
     return [
         c
         for c in df.columns
-        if c in ("size", "reachable", "retained", "bytes", "heap", "rss")
-        or c.endswith(("_size", "_bytes"))
-        or c.startswith(("size_", "heap_", "rss_"))
+        if isinstance(c, str)
+        and (c.split("_")[0] in _BYTE_NAMES or c.endswith(("_size", "_bytes")))
     ]
 
 
@@ -46,3 +49,24 @@ def for_display(df: pd.DataFrame) -> pd.DataFrame:
         elif col == "share" or col.endswith("_share"):
             out[col] = [f"{v:.1%}" if pd.notna(v) else "" for v in out[col]]
     return out
+
+
+class Table:
+    """A DataFrame shown with a title: full text for terminals, HTML for notebooks."""
+
+    def __init__(self, frame: pd.DataFrame, title: str = "") -> None:
+        self.frame = for_display(frame)
+        self.title = title
+
+    def __repr__(self) -> str:
+        body = self.frame.to_string(index=False) if len(self.frame) else "(no rows)"
+        return f"{self.title}\n{body}" if self.title else body
+
+    def _repr_html_(self) -> str:
+        html = self.frame.to_html(index=False, border=0, classes="memsnap-table")
+        title = f"<p><b>{_escape(self.title)}</b></p>" if self.title else ""
+        return f"<div class='memsnap'>{title}{html}</div>"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

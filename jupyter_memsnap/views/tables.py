@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from ..model import graph
-from ..model.snapshot import Snapshot
+from ..model.retention import reach_mask
+from ..model.snapshot import Root, Snapshot
 
 SHARED_INFRASTRUCTURE = frozenset(
     {
@@ -27,13 +30,19 @@ SHARED_INFRASTRUCTURE = frozenset(
 reaching a module or a class from a variable says nothing about what the variable costs."""
 
 
-def _grouped(snap: Snapshot, keys: list[str], key_of_type: pd.DataFrame) -> pd.DataFrame:
+def _grouped(
+    snap: Snapshot, keys: list[str], key_of_type: pd.DataFrame, retained: bool
+) -> pd.DataFrame:
     n_types = len(snap.type_table)
     counts = np.bincount(snap.type_index, minlength=n_types)
     sizes = np.bincount(snap.type_index, weights=snap.sizes, minlength=n_types)
     per_type = key_of_type.assign(count=counts, size=sizes.astype(np.int64))
+    columns = ["count", "size"]
+    if retained:
+        per_type["retained"] = snap.retention.type_inclusive(snap)
+        columns.append("retained")
     per_type = per_type[per_type["count"] > 0]
-    out = per_type.groupby(keys, sort=False, as_index=False)[["count", "size"]].sum()
+    out = per_type.groupby(keys, sort=False, as_index=False)[columns].sum()
     total = max(int(snap.sizes.sum()), 1)
     out["share"] = out["size"] / total
     return out.sort_values(["size", "count"], ascending=False, ignore_index=True)
@@ -45,69 +54,138 @@ def _type_frame(snap: Snapshot) -> pd.DataFrame:
 
 
 def types_table(snap: Snapshot) -> pd.DataFrame:
-    """type, module, count, size (shallow bytes), share of all bytes; largest first."""
-    return _grouped(snap, ["type", "module"], _type_frame(snap))
+    """type, module, count, size (shallow bytes), retained (the type's inclusive size: bytes
+    its objects keep alive, nothing counted twice), share of all bytes; largest first."""
+    return _grouped(snap, ["type", "module"], _type_frame(snap), retained=True)
 
 
 def modules_table(snap: Snapshot) -> pd.DataFrame:
     """module (that defines the type), count, size, share; largest first."""
-    return _grouped(snap, ["module"], _type_frame(snap)[["module"]])
+    return _grouped(snap, ["module"], _type_frame(snap)[["module"]], retained=False)
 
 
 def objects_table(snap: Snapshot) -> pd.DataFrame:
     """One row per object: id, type, module, size (categoricals keep it compact)."""
     t = snap.type_table
-    codes = snap.type_index
     return pd.DataFrame(
         {
             "id": snap.ids,
-            "type": pd.Categorical.from_codes(codes, categories=_unique(list(t.qualname), codes)),
-            "module": pd.Categorical.from_codes(codes, categories=_unique(list(t.module), codes)),
+            "type": _categorical(t.qualname, snap.type_index),
+            "module": _categorical(t.module, snap.type_index),
             "size": snap.sizes,
         }
     )
 
 
-def _unique(names: list[str], codes: np.ndarray) -> pd.Index:
-    # Categories must be unique; duplicate names (a class defined twice) get a suffix.
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        k = seen.get(name, 0)
-        seen[name] = k + 1
-        out.append(name if k == 0 else f"{name} ({k + 1})")
-    return pd.Index(out)
+def _categorical(names_per_type: tuple[str, ...], type_index: np.ndarray) -> Any:
+    categories, codes = np.unique(np.array(names_per_type, dtype=object), return_inverse=True)
+    return pd.Categorical.from_codes(codes[type_index], categories=pd.Index(categories))
 
 
 def shared_mask(snap: Snapshot) -> np.ndarray:
-    """Rows that are shared infrastructure: classes, modules, functions, code, frames."""
+    """Rows that are shared infrastructure: classes, modules and their namespaces (reached
+    from any function through its globals), functions, code, frames."""
     t = snap.type_table
+    builtin = [t.module[i] == "builtins" for i in range(len(t))]
     per_type = np.array(
         [
-            t.is_class[i] or (t.module[i] == "builtins" and t.qualname[i] in SHARED_INFRASTRUCTURE)
+            t.is_class[i] or (builtin[i] and t.qualname[i] in SHARED_INFRASTRUCTURE)
             for i in range(len(t))
         ],
         dtype=bool,
     )
-    return per_type[snap.type_index] if len(per_type) else np.zeros(len(snap), dtype=bool)
+    if not len(per_type):
+        return np.zeros(len(snap), dtype=bool)
+    mask = per_type[snap.type_index]
+    is_module = np.array([builtin[i] and t.qualname[i] == "module" for i in range(len(t))])
+    is_dict = np.array([builtin[i] and t.qualname[i] == "dict" for i in range(len(t))])
+    namespaces = [r.index for r in snap.roots if r.kind == "namespace" and r.index >= 0]
+    for row in np.flatnonzero(is_module[snap.type_index]):
+        refs = snap.referents_of_row(int(row))
+        namespaces.extend(int(x) for x in refs if is_dict[snap.type_index[x]])
+    mask[np.array(namespaces, dtype=np.int64)] = True
+    result: np.ndarray = mask
+    return result
 
 
 def variables_table(snap: Snapshot) -> pd.DataFrame:
-    """name, type, size (shallow) and reachable (deep, not through classes/modules/functions)."""
+    """name, type, size (shallow), reachable (deep, not through classes, modules or
+    functions), retained (what ``del name`` would free, every holder considered), shared
+    (reachable bytes something else also keeps alive) and shared_with (those holders)."""
     roots = [r for r in snap.roots if r.kind == "variable" and r.index >= 0]
     starts = np.array([r.index for r in roots], dtype=np.int64)
-    reachable = graph.reachable_sizes(
-        snap.offsets, snap.targets, snap.sizes, starts, shared_mask(snap)
-    )
+    stop = shared_mask(snap)
+    reachable = graph.reachable_sizes(snap.offsets, snap.targets, snap.sizes, starts, stop)
+    retention = snap.retention
+    by_root = dict(zip(retention.roots, retention.root_retained(), strict=True))
+    retained = np.array([by_root.get(r, 0) for r in roots], dtype=np.int64)
+    shared = np.maximum(np.asarray(reachable, dtype=np.int64) - retained, 0)
     df = pd.DataFrame(
         {
             "name": [r.name for r in roots],
             "type": [snap.type_label(r.index) for r in roots],
             "size": snap.sizes[starts] if len(starts) else np.zeros(0, np.int64),
             "reachable": np.asarray(reachable, dtype=np.int64),
+            "retained": retained,
+            "shared": shared,
+            "shared_with": _shared_with(snap, roots, shared, stop),
         }
     )
-    return df.sort_values(["reachable", "name"], ascending=[False, True], ignore_index=True)
+    return df.sort_values(
+        ["retained", "reachable", "name"], ascending=[False, False, True], ignore_index=True
+    )
+
+
+SHARED_CANDIDATE_KINDS = ("variable", "output", "holder")
+MAX_SHARING_ROOTS = 64
+
+
+def _shared_with(
+    snap: Snapshot, roots: list[Root], shared: np.ndarray, stop: np.ndarray
+) -> list[str]:
+    """For each variable with shared bytes, the other named holders that reach them."""
+    candidates = [r for r in snap.roots if r.kind in SHARED_CANDIDATE_KINDS and r.index >= 0]
+    candidates = candidates[:MAX_SHARING_ROOTS]
+    if not candidates or not shared.any():
+        return [""] * len(roots)
+    masks = {r: reach_mask(snap.offsets, snap.targets, r.index, stop) for r in candidates}
+    out = []
+    for root, amount in zip(roots, shared, strict=True):
+        if amount <= 0 or root not in masks:
+            out.append("")
+            continue
+        mine = masks[root]
+        overlaps = [
+            (int(snap.sizes[mine & masks[o]].sum()), o.name) for o in candidates if o is not root
+        ]
+        # Ignore what every holder shares (None, small ints, interned strings).
+        names = [name for size, name in sorted(overlaps, reverse=True) if size >= amount / 10]
+        out.append(", ".join(names))
+    return out
+
+
+def holders_table(snap: Snapshot) -> pd.DataFrame:
+    """One row per object held by hidden holders (output cache, last result, exception,
+    traceback): who holds it, what they alone keep alive together, how to release it."""
+    from .paths import release_hint
+
+    retention = snap.retention
+    groups = retention.groups
+    rows = np.array([row for _, row in groups], dtype=np.int64)
+    reachable = graph.reachable_sizes(
+        snap.offsets, snap.targets, snap.sizes, rows, shared_mask(snap)
+    )
+    first_kind = {r.index: r for r in retention.roots if r.hidden}
+    df = pd.DataFrame(
+        {
+            "held_by": [label for label, _ in groups],
+            "type": [snap.type_label(int(r)) for r in rows],
+            "retained": retention.group_retained(),
+            "reachable": np.asarray(reachable, dtype=np.int64),
+            "fix": [release_hint(first_kind[int(r)]) for r in rows],
+        }
+    )
+    return df.sort_values(["retained", "reachable"], ascending=False, ignore_index=True)
 
 
 def memory_table(snap: Snapshot) -> pd.DataFrame:

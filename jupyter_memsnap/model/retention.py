@@ -1,0 +1,234 @@
+"""Who keeps what alive: dominators with one node per named root, and paths to roots.
+
+Each named root (``df``, ``Out[3]``, ``sys.last_traceback``, ``module pandas`` …) becomes a
+node of its own between the super-root and its object, so that "the bytes this name alone
+keeps alive" is that node's retained size, exactly what ``del name`` would free.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import graph
+from .snapshot import Root, Snapshot
+
+KIND_PRIORITY = ("variable", "output", "holder", "history", "namespace", "frame", "module")
+"""Order in which roots are named when several hold the same object (unreached last)."""
+
+
+ALL_HIDDEN = "all hidden holders"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Dominator results over an augmented graph: rows ``0..n-1`` are objects, then one
+    node per root (``roots[j]`` is row ``n + j``), then group nodes over hidden holders —
+    one per object in the output cache (``Out[3], _, _3`` together), one for the last
+    result and exception (``sys.last_*``, the traceback kept for ``%debug``, the last
+    execution result) — and last one over all hidden holders (what ``%memsnap release``
+    would free)."""
+
+    idom: np.ndarray  # int32; -1 = the super-root
+    retained: np.ndarray  # int64
+    roots: tuple[Root, ...]
+    groups: tuple[tuple[str, int], ...]  # (holder names, row of their first object)
+
+    @property
+    def n_objects(self) -> int:
+        return len(self.idom) - len(self.roots) - len(self.groups) - 1
+
+    def object_retained(self) -> np.ndarray:
+        return self.retained[: self.n_objects]
+
+    def root_retained(self) -> np.ndarray:
+        n = self.n_objects
+        return self.retained[n : n + len(self.roots)]
+
+    def group_retained(self) -> np.ndarray:
+        start = self.n_objects + len(self.roots)
+        return self.retained[start : start + len(self.groups)]
+
+    @property
+    def all_hidden_retained(self) -> int:
+        """Bytes freed if every hidden holder let go (what ``%memsnap release`` frees)."""
+        return int(self.retained[-1])
+
+    def type_inclusive(self, snap: Snapshot) -> np.ndarray:
+        """Per type: retained bytes of its objects not dominated by another of its kind."""
+        n_types = len(snap.type_table)
+        extra = len(self.idom) - len(snap)
+        types = np.concatenate(
+            [snap.type_index.astype(np.int32), np.full(extra, n_types, np.int32)]
+        )
+        return graph.type_inclusive(self.idom, self.retained, types, n_types + 1)[:n_types]
+
+
+def _holder_edges_removed(snap: Snapshot, roots: tuple[Root, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The graph without the container references that *are* the named roots (the
+    namespace dict's reference to a variable's value is the variable itself)."""
+    offsets, targets = snap.offsets, snap.targets
+    drop = np.zeros(len(targets), dtype=bool)
+    dropped_rows = []
+    for r in roots:
+        for v in r.via:
+            lo, hi = int(offsets[v]), int(offsets[v + 1])
+            hits = np.flatnonzero((targets[lo:hi] == r.index) & ~drop[lo:hi])
+            if hits.size:
+                drop[lo + hits[0]] = True
+                dropped_rows.append(v)
+                break
+    if not dropped_rows:
+        return offsets, targets
+    removed = np.bincount(np.array(dropped_rows), minlength=len(snap))
+    new_offsets = offsets - np.concatenate([[0], np.cumsum(removed)])
+    return new_offsets, targets[~drop]
+
+
+def compute_retention(snap: Snapshot) -> Retention:
+    """Dominator tree of the snapshot with root and holder-group nodes (see Retention)."""
+    n = len(snap)
+    roots = tuple(r for r in snap.roots if r.index >= 0)
+    base_offsets, base_targets = _holder_edges_removed(snap, roots)
+    keys = [_group_key(r) for r in roots]
+    group_keys = list(dict.fromkeys(k for k in keys if k is not None))
+    group_of = {k: g for g, k in enumerate(group_keys)}
+    g_count = len(group_keys)
+    first_root, first_group = n, n + len(roots)
+    all_hidden = first_group + g_count
+    # Extra nodes' edges: root -> object; group -> its roots; all-hidden -> groups.
+    extra_edges: list[list[int]] = [[r.index] for r in roots]
+    members: list[list[int]] = [[] for _ in group_keys]
+    for j, key in enumerate(keys):
+        if key is not None:
+            members[group_of[key]].append(first_root + j)
+    extra_edges += members
+    extra_edges.append(list(range(first_group, first_group + g_count)))
+    degrees = np.array([len(e) for e in extra_edges], dtype=np.int64)
+    offsets = np.concatenate([base_offsets, base_offsets[-1] + np.cumsum(degrees)])
+    flat = [t for e in extra_edges for t in e]
+    targets = np.concatenate([base_targets, np.array(flat, dtype=base_targets.dtype)])
+    sizes = np.zeros(len(offsets) - 1, dtype=np.int64)
+    sizes[:n] = snap.sizes
+    children = [all_hidden] + [first_root + j for j, r in enumerate(roots) if not r.hidden]
+    idom, retained = graph.dominator_tree(
+        offsets, targets, np.array(children, dtype=np.int32), sizes
+    )
+    return Retention(
+        idom=idom,
+        retained=retained,
+        roots=roots,
+        groups=tuple(
+            (", ".join(roots[m - first_root].name for m in mem), roots[mem[0] - first_root].index)
+            for mem in members
+        ),
+    )
+
+
+def _group_key(root: Root) -> tuple[str, int] | None:
+    """Which holder group a root belongs to (None: not a hidden holder)."""
+    if root.kind == "output":
+        return ("output", root.index)
+    if root.kind == "holder":
+        return ("holder", -1)
+    return None
+
+
+def reach_mask(
+    offsets: np.ndarray, targets: np.ndarray, start: int, stop: np.ndarray
+) -> np.ndarray:
+    """Bool mask of the rows reachable from ``start``; rows flagged in ``stop`` are neither
+    included nor expanded (except the start). Breadth-first, one numpy step per level."""
+    seen = np.zeros(len(offsets) - 1, dtype=bool)
+    seen[start] = True
+    frontier = np.array([start], dtype=np.int64)
+    while frontier.size:
+        lo, hi = offsets[frontier], offsets[frontier + 1]
+        counts = hi - lo
+        total = int(counts.sum())
+        if not total:
+            break
+        starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+        nxt = np.unique(targets[starts + np.arange(total)])
+        nxt = nxt[~seen[nxt] & ~stop[nxt]]
+        seen[nxt] = True
+        frontier = nxt.astype(np.int64)
+    return seen
+
+
+def _root_rank(root: Root) -> int:
+    kind = root.kind
+    return KIND_PRIORITY.index(kind) if kind in KIND_PRIORITY else len(KIND_PRIORITY)
+
+
+def roots_by_object(snap: Snapshot) -> dict[int, list[Root]]:
+    """Row -> the roots pointing straight at it, best named first."""
+    out: dict[int, list[Root]] = {}
+    for r in snap.roots:
+        if r.index >= 0:
+            out.setdefault(r.index, []).append(r)
+    for rs in out.values():
+        rs.sort(key=_root_rank)
+    return out
+
+
+def reverse_graph(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of referrers, over the graph without the references that are named roots
+    (so a variable's value is reached from the variable, not from the namespace dict):
+    ``sources[roff[i]:roff[i + 1]]`` are the rows referring to row i."""
+    n = len(snap)
+    offsets, targets = _holder_edges_removed(snap, tuple(r for r in snap.roots if r.index >= 0))
+    degree = np.diff(offsets)
+    sources = np.repeat(np.arange(n, dtype=np.int32), degree)
+    order = np.argsort(targets, kind="stable")
+    counts = np.bincount(targets, minlength=n)
+    roff = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=roff[1:])
+    return roff, sources[order]
+
+
+def paths_to_root(
+    snap: Snapshot,
+    row: int,
+    *,
+    max_paths: int = 3,
+    reverse: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[tuple[Root, list[int]]]:
+    """Shortest paths from named roots to ``row``: ``(root, [root's row, …, row])``.
+
+    A backward breadth-first search; the nearest root of each name comes first, preferring
+    variables and hidden holders over modules and frames at equal distance. At most one
+    path per root object and ``max_paths`` in all.
+    """
+    roff, sources = reverse if reverse is not None else reverse_graph(snap)
+    holders = roots_by_object(snap)
+    parent = {row: -1}
+    found: list[tuple[int, int]] = []  # (rank, node)
+    queue = deque([row])
+    depth = {row: 0}
+    limit_depth: int | None = None
+    while queue:
+        node = queue.popleft()
+        d = depth[node]
+        if limit_depth is not None and d > limit_depth:
+            break
+        if node in holders:
+            found.append((d, node))
+            if len(found) >= max_paths and limit_depth is None:
+                limit_depth = d  # finish this level to rank ties fairly, then stop
+        for src in sources[roff[node] : roff[node + 1]]:
+            s = int(src)
+            if s not in parent:
+                parent[s] = node
+                depth[s] = d + 1
+                queue.append(s)
+    found.sort(key=lambda item: (item[0], _root_rank(holders[item[1]][0])))
+    paths: list[tuple[Root, list[int]]] = []
+    for _, node in found[:max_paths]:
+        path = [node]
+        while path[-1] != row:
+            path.append(parent[path[-1]])
+        paths.append((holders[node][0], path))
+    return paths

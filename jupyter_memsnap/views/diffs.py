@@ -1,0 +1,89 @@
+"""DataFrames of a SnapshotDiff: per type, per module, per variable, per object."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..model.diff import SnapshotDiff
+
+
+def _bincount(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    out = np.bincount(codes, weights=weights, minlength=n)
+    return out.astype(np.int64)
+
+
+def types_diff(d: SnapshotDiff) -> pd.DataFrame:
+    """type, module, count/size in a and b and their change, new/freed/survived objects;
+    sorted by size growth."""
+    m = d._match
+    names = m["names"]
+    n = len(names)
+    ta, tb = m["type_a"], m["type_b"]
+    fresh, gone = ~m["survived_b"], ~m["survived_a"]
+    df = pd.DataFrame(
+        {
+            "type": names[:, 1] if n else [],
+            "module": names[:, 0] if n else [],
+            "count_a": _bincount(ta, n),
+            "count_b": _bincount(tb, n),
+            "size_a": _bincount(ta, n, d.before.sizes),
+            "size_b": _bincount(tb, n, d.after.sizes),
+            "new": _bincount(tb[fresh], n),
+            "freed": _bincount(ta[gone], n),
+            "survived": _bincount(tb[~fresh], n),
+            "new_size": _bincount(tb[fresh], n, d.after.sizes[fresh]),
+            "freed_size": _bincount(ta[gone], n, d.before.sizes[gone]),
+        }
+    )
+    df.insert(4, "count_diff", df["count_b"] - df["count_a"])
+    df.insert(7, "size_diff", df["size_b"] - df["size_a"])
+    df = df[(df["count_a"] > 0) | (df["count_b"] > 0)]
+    return df.sort_values(
+        ["size_diff", "new_size"], ascending=False, ignore_index=True, kind="stable"
+    )
+
+
+def modules_diff(d: SnapshotDiff) -> pd.DataFrame:
+    """The per-type diff summed by the module that defines each type."""
+    t = types_diff(d)
+    cols = [c for c in t.columns if c not in ("type", "module")]
+    out = t.groupby("module", as_index=False, sort=False)[cols].sum()
+    return out.sort_values(["size_diff", "new_size"], ascending=False, ignore_index=True)
+
+
+def variables_diff(d: SnapshotDiff) -> pd.DataFrame:
+    """name, type in each, size and reachable size in each and their change."""
+    a = d.before.variables.set_index("name")
+    b = d.after.variables.set_index("name")
+    df = a.join(b, how="outer", lsuffix="_a", rsuffix="_b").reset_index()
+    for col in ("size", "reachable"):
+        for side in ("a", "b"):
+            df[f"{col}_{side}"] = df[f"{col}_{side}"].fillna(0).astype(np.int64)
+        df[f"{col}_diff"] = df[f"{col}_b"] - df[f"{col}_a"]
+    df[["type_a", "type_b"]] = df[["type_a", "type_b"]].fillna("")
+    order = ["name", "type_a", "type_b", "size_a", "size_b", "size_diff"]
+    order += ["reachable_a", "reachable_b", "reachable_diff"]
+    return df[order].sort_values(
+        ["reachable_diff", "name"], ascending=[False, True], ignore_index=True
+    )
+
+
+def new_objects(d: SnapshotDiff) -> pd.DataFrame:
+    """Objects of the newer snapshot that the older one did not have."""
+    return d.after.objects.iloc[d.new_rows].reset_index(drop=True)
+
+
+def freed_objects(d: SnapshotDiff) -> pd.DataFrame:
+    """Objects of the older snapshot that are gone."""
+    return d.before.objects.iloc[d.freed_rows].reset_index(drop=True)
+
+
+def survived_objects(d: SnapshotDiff) -> pd.DataFrame:
+    """Objects alive in both, with their size in each."""
+    rows_a, rows_b = d.survived_rows
+    df = d.after.objects.iloc[rows_b].reset_index(drop=True)
+    df = df.rename(columns={"size": "size_b"})
+    df.insert(3, "size_a", d.before.sizes[rows_a])
+    df["size_diff"] = df["size_b"] - df["size_a"]
+    return df

@@ -1,0 +1,56 @@
+"""One entry point for "this snapshot (or diff) grouped by X, filtered, top K" — shared by
+the magics and the explorer so that nothing computes twice."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from ..model.diff import SnapshotDiff
+from ..model.snapshot import Snapshot
+
+SNAPSHOT_GROUPS = ("type", "variable", "module", "holder")
+DIFF_GROUPS = ("type", "variable", "module")
+NAME_COLUMNS = {
+    "type": ["type", "module"],
+    "module": ["module"],
+    "variable": ["name", "type", "type_a", "type_b"],
+    "holder": ["held_by", "type"],
+}
+
+
+class PatternError(ValueError):
+    """A filter that is not a valid regular expression."""
+
+
+def grouped(source: Snapshot | SnapshotDiff, by: str) -> pd.DataFrame:
+    """The snapshot's or the diff's table for one grouping."""
+    if isinstance(source, SnapshotDiff):
+        tables = {"type": "types", "variable": "variables", "module": "modules"}
+    else:
+        tables = {
+            "type": "types",
+            "variable": "variables",
+            "module": "modules",
+            "holder": "holders",
+        }
+    if by not in tables:
+        raise ValueError(f"cannot group by {by!r}: choose from {', '.join(tables)}")
+    frame: pd.DataFrame = getattr(source, tables[by])
+    return frame
+
+
+def filtered(df: pd.DataFrame, pattern: str | None, by: str) -> pd.DataFrame:
+    """Rows whose names match ``pattern`` (a case-insensitive regular expression)."""
+    if not pattern:
+        return df
+    try:
+        rx = re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        raise PatternError(f"{pattern!r} is not a valid pattern: {e}") from None
+    hit = pd.Series(False, index=df.index)
+    for col in NAME_COLUMNS[by]:
+        if col in df.columns:
+            hit |= df[col].astype(str).map(lambda s: rx.search(s) is not None)
+    return df[hit]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from .capture.heap import NamedRoot, RawHeap, RawRoot, capture
 from .capture.process import read_process_memory
@@ -51,13 +53,17 @@ def take(
     engine: str = "auto",
     roots: Sequence[NamedRoot] | None = None,
     exclude: Sequence[object] = (),
+    born: Callable[[RawHeap], np.ndarray | None] | None = None,
+    site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
 ) -> Snapshot:
     """Snapshot every live object of this process.
 
     In IPython the roots are the notebook's (variables, ``Out[n]``, holders), elsewhere the
     globals of ``__main__``; ``roots`` overrides both with ``(name, kind, object)`` triples
     (optionally a fourth item: the containers whose reference is that name).
-    ``collect=False`` skips the ``gc.collect()`` that runs first.
+    ``collect=False`` skips the ``gc.collect()`` that runs first. When tracemalloc is
+    tracing, each object's allocation site is recorded (named by ``site_label``); ``born``
+    gives each row's cell of birth.
     """
     cell = None
     if roots is None:
@@ -77,6 +83,25 @@ def take(
         exclude_types=MACHINERY_TYPES,
         collect=False,
         engine=engine,
+        sites=True,
     )
     del roots
-    return Snapshot.from_raw(raw, process, label=label, cell=cell)
+    return Snapshot.from_raw(
+        raw,
+        process,
+        label=label,
+        cell=cell,
+        born=born(raw) if born is not None else None,
+        site_label=site_label,
+    )
+
+
+def census(roots: Sequence[NamedRoot], *, collect: bool = False, engine: str = "auto") -> RawHeap:
+    """A light snapshot for per-cell tracking: ids, types and sizes, no reference graph."""
+    return capture(
+        roots,
+        exclude_types=MACHINERY_TYPES,
+        collect=collect,
+        engine=engine,
+        edges=False,
+    )

@@ -203,3 +203,30 @@ def test_walking_keeps_refcounts_unchanged() -> None:
     for engine in ("c", "python") if heap.HAVE_COMPILED else ("python",):
         heap.capture([("p", "variable", payload)], engine=engine, collect=False)
     assert [sys.getrefcount(o) for o in payload] == before
+
+
+@needs_c
+def test_c_and_python_agree_on_sites_and_census() -> None:
+    import tracemalloc
+
+    tracemalloc.start(3)
+    try:
+        made_here = [f"traced-{i}" for i in range(300)]
+        roots: list[object] = [made_here]
+        args = (roots, [], [], (), np.ndarray, heap.GC_HEAD, 0)
+        c = heap._walker.walk(*args, tracemalloc._get_object_traceback)  # type: ignore[union-attr]
+        p = pywalker.walk(*args, tracemalloc._get_object_traceback)
+    finally:
+        tracemalloc.stop()
+    _assert_same(c, p)
+    np.testing.assert_array_equal(np.frombuffer(c["sites"], np.int32), p["sites"])
+    assert c["site_table"] == p["site_table"]
+    rows = _rows(c)
+    site = np.frombuffer(c["sites"], np.int32)[rows[id(made_here[7])]]
+    assert site >= 0, "a string made while tracing has a site"
+    filename, lineno = c["site_table"][site][0]
+    assert filename == __file__ and lineno > 0
+    census = heap._walker.walk(roots, [], [], (), np.ndarray, heap.GC_HEAD, 0, None, False)  # type: ignore[union-attr]
+    assert len(census["targets"] or b"") == 0
+    np.testing.assert_array_equal(_col(census, "sorted_ids"), _col(c, "sorted_ids"))
+    np.testing.assert_array_equal(_col(census, "sizes"), _col(c, "sizes"))

@@ -200,6 +200,11 @@ typedef struct {
     PyObject *object_sizeof; /* object.__sizeof__ */
     Py_ssize_t gc_head;
     int machinery_mode; /* visit callback marks machinery instead of recording */
+    int keep_edges;     /* 0: a census (ids, types, sizes), no reference graph */
+    PyObject *site_fn;  /* borrowed: obj -> allocation traceback tuple or None */
+    PyObject *site_ids; /* dict: traceback -> index */
+    PyObject *site_list; /* list of tracebacks */
+    Vec osite;          /* int32 site index per object, -1 unknown */
     int64_t sizeof_errors;
     PyTypeObject *last_tp;
     uint32_t last_tidx;
@@ -263,7 +268,8 @@ static int flush_batch(Walk *w) {
     for (size_t i = 0; i < n; i++) {
         uint32_t idx;
         if (lookup_or_add(w, refs[i], &idx) < 0) return -1;
-        if (!w->machinery_mode && idx < MARK_MACHINERY && vec_push_u32(&w->targets, idx) < 0)
+        if (!w->machinery_mode && w->keep_edges && idx < MARK_MACHINERY &&
+            vec_push_u32(&w->targets, idx) < 0)
             return -1;
     }
     return 0;
@@ -461,6 +467,45 @@ static int drain(Walk *w) {
     return 0;
 }
 
+/* Allocation site of every object (tracemalloc's traceback, interned to an index). */
+static int find_sites(Walk *w) {
+    size_t n = w->objs.len;
+    if (!(w->site_ids = PyDict_New()) || !(w->site_list = PyList_New(0))) return -1;
+    if (vec_reserve(&w->osite, n + 1) < 0) return -1;
+    int32_t *sites = (int32_t *)w->osite.data;
+    for (size_t i = 0; i < n; i++) {
+        sites[i] = -1;
+        PyObject *tb = PyObject_CallOneArg(w->site_fn, VEC_AT(w->objs, PyObject *, i));
+        if (!tb) {
+            PyErr_Clear();
+            continue;
+        }
+        if (tb != Py_None) {
+            PyObject *known = PyDict_GetItemWithError(w->site_ids, tb);
+            if (known) {
+                sites[i] = (int32_t)PyLong_AsLong(known);
+            }
+            else if (!PyErr_Occurred()) {
+                Py_ssize_t k = PyList_GET_SIZE(w->site_list);
+                PyObject *num = PyLong_FromSsize_t(k);
+                int rc = num ? PyDict_SetItem(w->site_ids, tb, num) : -1;
+                Py_XDECREF(num);
+                if (rc < 0 || PyList_Append(w->site_list, tb) < 0) {
+                    Py_DECREF(tb);
+                    return -1;
+                }
+                sites[i] = (int32_t)k;
+            }
+            else {
+                PyErr_Clear(); /* an unhashable traceback: leave the site unknown */
+            }
+        }
+        Py_DECREF(tb);
+    }
+    w->osite.len = n;
+    return 0;
+}
+
 /* Hold every recorded object, then read sizes: __sizeof__ may run arbitrary C code. */
 static int measure(Walk *w) {
     size_t n = w->objs.len;
@@ -479,7 +524,7 @@ static int measure(Walk *w) {
         if (ti->is_ndarray && record_native(w, (uint32_t)i, objs[i], sizes[i]) < 0) return -1;
     }
     w->osize.len = n;
-    return 0;
+    return w->site_fn ? find_sites(w) : 0;
 }
 
 static int mark_machinery(Walk *w) {
@@ -562,8 +607,22 @@ static PyObject *finish(Walk *w, Vec *root_idx, Vec *unreached) {
         Py_INCREF(types[t].tp);
         PyList_SET_ITEM(type_list, (Py_ssize_t)t, (PyObject *)types[t].tp);
     }
+    PyObject *sites = Py_NewRef(Py_None);
+    if (w->site_fn) {
+        Py_SETREF(sites, PyBytes_FromStringAndSize(w->osite.data, (Py_ssize_t)(n * 4)));
+    }
+    if (!sites) {
+        Py_DECREF(type_list);
+        goto done;
+    }
+    PyObject *site_list = w->site_list ? Py_NewRef(w->site_list) : PyList_New(0);
+    if (!site_list) {
+        Py_DECREF(type_list);
+        Py_DECREF(sites);
+        goto done;
+    }
     res = Py_BuildValue(
-        "{s:O,s:O,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:N,s:L}", "sorted_ids", ids_b, "order",
+        "{s:O,s:O,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:N,s:L,s:N,s:N}", "sorted_ids", ids_b, "order",
         order_b, "types", w->otype.data, (Py_ssize_t)(n * sizeof(uint32_t)), "sizes",
         w->osize.data, (Py_ssize_t)(n * sizeof(int64_t)), "offsets", w->offsets.data,
         (Py_ssize_t)((n + 1) * sizeof(int64_t)), "targets", w->targets.data,
@@ -572,7 +631,8 @@ static PyObject *finish(Walk *w, Vec *root_idx, Vec *unreached) {
         (Py_ssize_t)(unreached->len * sizeof(uint32_t)), "native_index", w->native_idx.data,
         (Py_ssize_t)(w->native_idx.len * sizeof(uint32_t)), "native_bytes",
         w->native_bytes.data, (Py_ssize_t)(w->native_bytes.len * sizeof(int64_t)),
-        "type_objects", type_list, "sizeof_errors", (long long)w->sizeof_errors);
+        "type_objects", type_list, "sizeof_errors", (long long)w->sizeof_errors, "sites", sites,
+        "site_table", site_list);
 done:
     PyMem_RawFree(tk);
     PyMem_RawFree(tv);
@@ -595,6 +655,9 @@ static void walk_free(Walk *w) {
     ptrmap_free(&w->seen);
     ptrmap_free(&w->type_map);
     PyMem_Free(w->excluded_types);
+    PyMem_RawFree(w->osite.data);
+    Py_XDECREF(w->site_ids);
+    Py_XDECREF(w->site_list);
 }
 
 /* Insert o as excluded up front; a barrier's referents are machinery unless reached. */
@@ -609,11 +672,17 @@ static int add_barrier(Walk *w, PyObject *o, int follow) {
 
 static PyObject *walker_walk(PyObject *self, PyObject *args) {
     PyObject *roots, *seeds, *exclude_objects, *exclude_types, *ndarray_type;
+    PyObject *site_fn = Py_None;
     Py_ssize_t gc_head, hint = 0;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!On|n:walk", &PyList_Type, &roots, &PyList_Type, &seeds,
-                          &PyList_Type, &exclude_objects, &PyTuple_Type, &exclude_types,
-                          &ndarray_type, &gc_head, &hint))
+    int keep_edges = 1;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!On|nOp:walk", &PyList_Type, &roots, &PyList_Type,
+                          &seeds, &PyList_Type, &exclude_objects, &PyTuple_Type, &exclude_types,
+                          &ndarray_type, &gc_head, &hint, &site_fn, &keep_edges))
         return NULL;
+    if (site_fn != Py_None && !PyCallable_Check(site_fn)) {
+        PyErr_SetString(PyExc_TypeError, "site_fn must be callable or None");
+        return NULL;
+    }
     if (ndarray_type != Py_None && !PyType_Check(ndarray_type)) {
         PyErr_SetString(PyExc_TypeError, "ndarray_type must be a type or None");
         return NULL;
@@ -625,6 +694,9 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     w.osize.item = w.offsets.item = w.native_bytes.item = sizeof(int64_t);
     w.types.item = sizeof(TypeInfo);
     w.gc_head = gc_head;
+    w.keep_edges = keep_edges;
+    w.site_fn = site_fn == Py_None ? NULL : site_fn;
+    w.osite.item = sizeof(int32_t);
     w.ndarray_type = ndarray_type == Py_None ? NULL : (PyTypeObject *)ndarray_type;
     PyObject *result = NULL;
     Vec root_idx = {NULL, 0, 0, sizeof(int32_t)}, unreached = {NULL, 0, 0, sizeof(uint32_t)};
@@ -716,8 +788,8 @@ fail:
 
 static PyMethodDef walker_methods[] = {
     {"walk", walker_walk, METH_VARARGS,
-     "walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0)"
-     " -> dict\n\n"
+     "walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,"
+     " site_fn=None, edges=True) -> dict\n\n"
      "Visit every object reachable from roots, then every unreached seed; return columns."},
     {NULL, NULL, 0, NULL},
 };

@@ -10,5 +10,7 @@ def walk(
     ndarray_type: type | None,
     gc_head: int,
     size_hint: int = 0,
+    site_fn: object = None,
+    edges: bool = True,
     /,
 ) -> dict[str, Any]: ...

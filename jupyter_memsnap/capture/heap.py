@@ -6,6 +6,7 @@ import gc
 import sys
 import threading
 import time
+import tracemalloc
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ class RawHeap:
     seconds: float
     engine: str
     sizeof_errors: int
+    sites: np.ndarray | None = None  # int32 per row: index into site_table, -1 unknown
+    site_table: tuple[tuple[tuple[str, int], ...], ...] = ()  # tracemalloc frames, newest first
 
 
 def _type_names(tp: type) -> tuple[str, str]:
@@ -109,11 +112,15 @@ def capture(
     engine: str = "auto",
     seeds: list[object] | None = None,
     include_process_roots: bool = True,
+    edges: bool = True,
+    sites: bool = False,
 ) -> RawHeap:
     """Walk every live object: named roots first, then modules and frames, then the rest.
 
     ``engine`` is "c", "python" or "auto" (compiled when built). ``seeds`` defaults to
-    ``gc.get_objects()``; pass ``[]`` to walk only what the roots reach.
+    ``gc.get_objects()``; pass ``[]`` to walk only what the roots reach. ``edges=False``
+    takes a census (no reference graph). ``sites=True`` records each object's allocation
+    traceback when tracemalloc is tracing.
     """
     if engine == "auto":
         engine = "c" if HAVE_COMPILED else "python"
@@ -138,10 +145,11 @@ def capture(
         _ndarray_type(),
         GC_HEAD,
     )
-    if engine == "c":
-        raw: dict[str, Any] = _walker.walk(*args, _last_count[0])
-    else:
-        raw = pywalker.walk(*args)
+    # The C function behind tracemalloc.get_object_traceback: frames, newest first.
+    raw_traceback = getattr(tracemalloc, "_get_object_traceback", None)
+    site_fn = raw_traceback if sites and tracemalloc.is_tracing() else None
+    walk = _walker.walk if engine == "c" else pywalker.walk
+    raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges)
     del root_objects, seeds, args
     _last_count[0] = len(raw["order"])
     return _to_heap(raw, named, engine, time.perf_counter() - start)
@@ -202,4 +210,6 @@ def _to_heap(raw: dict[str, Any], named: list[NamedRoot], engine: str, seconds: 
         seconds=seconds,
         engine=engine,
         sizeof_errors=int(raw["sizeof_errors"]),
+        sites=None if raw["sites"] is None else _column(raw["sites"], np.int32),
+        site_table=tuple(tuple((str(f), int(n)) for f, n in tb) for tb in raw["site_table"]),
     )

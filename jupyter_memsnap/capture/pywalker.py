@@ -81,12 +81,17 @@ def walk(
     exclude_types: tuple[type, ...],
     ndarray_type: type | None,
     gc_head: int,
+    size_hint: int = 0,
+    site_fn: Callable[[object], object] | None = None,
+    edges: bool = True,
 ) -> dict[str, Any]:
     """Same contract as ``_walker.walk``; returns numpy arrays instead of bytes."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head)
+        return _walk(
+            roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, site_fn, edges
+        )
     finally:
         if was_enabled:
             gc.enable()
@@ -99,6 +104,8 @@ def _walk(
     exclude_types: tuple[type, ...],
     ndarray_type: type | None,
     gc_head: int,
+    site_fn: Callable[[object], object] | None,
+    edges: bool,
 ) -> dict[str, Any]:
     index: dict[int, int] = {}
     marked: set[int] = set()
@@ -158,7 +165,7 @@ def _walk(
             refs.extend(_hidden_referents(o, is_nd))
             for r in refs:
                 j = lookup_or_add(r)
-                if j >= 0:
+                if j >= 0 and edges:
                     targets.append(j)
             offsets.append(len(targets))
 
@@ -190,6 +197,17 @@ def _walk(
             unreached.append(j)
             drain()
 
+    sites: list[int] = []
+    site_table: list[object] = []
+    if site_fn is not None:
+        site_ids: dict[object, int] = {}
+        for o in objs:
+            try:
+                tb = site_fn(o)
+                sites.append(-1 if tb is None else site_ids.setdefault(tb, len(site_ids)))
+            except Exception:
+                sites.append(-1)
+        site_table = list(site_ids)
     ids = np.array([id(o) for o in objs], dtype=np.uint64)
     order = np.argsort(ids, kind="stable").astype(np.uint32)
     objs.clear()  # drop the references before returning
@@ -206,4 +224,6 @@ def _walk(
         "native_bytes": np.asarray(native_bytes, dtype=np.int64),
         "type_objects": types,
         "sizeof_errors": 0,
+        "sites": np.asarray(sites, dtype=np.int32) if site_fn is not None else None,
+        "site_table": site_table,
     }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import tracemalloc
 from typing import Any
 
 import pandas as pd
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
@@ -20,7 +21,8 @@ from ..views.format import Table, human_bytes
 from ..views.history import history_table
 from ..views.paths import rows_of_type, similar_type_names, why_frame
 from ..views.select import DIFF_GROUPS, SNAPSHOT_GROUPS, PatternError, filtered, grouped
-from .namespace import release_hidden_holders
+from .cells import CellTracker
+from .namespace import current_cell, release_hidden_holders
 
 
 def _positive_int(text: str) -> int:
@@ -71,11 +73,26 @@ def build_parser() -> MagicArgumentParser:
     why_p.add_argument("--paths", type=_positive_int, default=3, help="paths per object")
     why_p.add_argument("-s", "--snapshot", default=None, help="a stored snapshot, not a fresh one")
     sub.add_parser("release", help="drop IPython's hidden references (changes state)")
+    auto_p = sub.add_parser("auto", help="a census after every cell (cells of birth)")
+    auto_p.add_argument("state", choices=("on", "off"))
+    trace_p = sub.add_parser("trace", help="record allocation sites with tracemalloc")
+    trace_p.add_argument("state", choices=("on", "off"))
+    trace_p.add_argument("--frames", type=_positive_int, default=10, help="frames per trace")
     sub.add_parser("clear", help="forget every snapshot")
     return parser
 
 
+def build_cell_parser() -> MagicArgumentParser:
+    """``%%memsnap [-l LABEL] [-q] [--top K]``: measure one cell."""
+    parser = MagicArgumentParser(prog="%memsnap", add_help=False)
+    parser.add_argument("-l", "--label", default="", help="label of the two snapshots")
+    parser.add_argument("-q", "--quiet", action="store_true", help="one line, no table")
+    parser.add_argument("--top", type=_positive_int, default=10, help="rows of the diff")
+    return parser
+
+
 PARSER = build_parser()
+CELL_PARSER = build_cell_parser()
 
 
 @magics_class
@@ -85,14 +102,29 @@ class MemsnapMagics(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.store = SnapshotStore()
+        self.tracker = CellTracker(shell)
+        self.tracker.register()
+        self.started_tracing = False
 
     def close(self) -> None:
-        """Drop every snapshot and unregister every hook this instance registered."""
+        """Drop every snapshot, stop what this instance started, unregister its hook."""
+        self.tracker.stop()
+        self.tracker.unregister()
+        if self.started_tracing and tracemalloc.is_tracing():
+            tracemalloc.stop()
         self.store.clear()
 
+    def _take(self, label: str = "", collect: bool = True) -> Snapshot:
+        return take(
+            label=label,
+            collect=collect,
+            born=self.tracker.born,
+            site_label=self.tracker.cells.site_label,
+        )
+
     @no_var_expand
-    @line_magic
-    def memsnap(self, line: str = "") -> Any:
+    @line_cell_magic
+    def memsnap(self, line: str = "", cell: str | None = None) -> Any:
         """Heap snapshots of this kernel as pandas DataFrames.
 
         %memsnap take [-l LABEL] [--no-gc] [-o]   snapshot every live object
@@ -102,12 +134,17 @@ class MemsnapMagics(Magics):
         %memsnap vars [N] [--top K]                which variable holds the memory
         %memsnap why EXPR | --type NAME [--top K]  what keeps it alive, and the fix
         %memsnap release                           drop IPython's hidden references
+        %memsnap auto on|off                       a census after every cell
+        %memsnap trace on [--frames N]|off         allocation sites (tracemalloc)
         %memsnap clear                             forget every snapshot
+        %%memsnap [-l LABEL] [-q] [--top K]        what one cell left behind, and its peak
         """
         try:
             argv = shlex.split(line)
         except ValueError as e:
             raise UsageError(f"%memsnap: cannot parse {line!r}: {e}") from None
+        if cell is not None:
+            return self._measure_cell(CELL_PARSER.parse_args(argv), cell)
         if not argv:
             print(PARSER.format_help())
             return None
@@ -116,17 +153,78 @@ class MemsnapMagics(Magics):
 
     # ---------------------------------------------------------------- subcommands
     def _cmd_take(self, args: argparse.Namespace) -> Snapshot | None:
-        snap = take(label=args.label, collect=not args.no_gc)
+        snap = self._take(label=args.label, collect=not args.no_gc)
         number = self.store.add(snap)
-        row = history_table(self.store).loc[lambda d: d["snapshot"] == number]
+        row = history_table(self.store).loc[lambda d: d["snapshot"] == str(number)]
         display(Table(row, f"Snapshot {number} taken"))
         return snap if args.output else None
 
-    def _cmd_list(self, args: argparse.Namespace) -> None:
-        if not len(self.store):
-            print("No snapshots yet: take one with %memsnap take")
+    def _cmd_auto(self, args: argparse.Namespace) -> None:
+        if args.state == "off":
+            self.tracker.stop()
+            print("Per-cell census off.")
             return
-        display(Table(history_table(self.store), f"{len(self.store)} snapshots"))
+        row = self.tracker.start(current_cell(self.shell) or 0)
+        print(
+            f"Per-cell census on: after every cell ({row.objects:,} objects now, census took "
+            f"{row.seconds:.2f} s). Objects alive now count as 'before tracking'."
+        )
+
+    def _cmd_trace(self, args: argparse.Namespace) -> None:
+        if args.state == "off":
+            if tracemalloc.is_tracing():
+                tracemalloc.stop()
+            self.started_tracing = False
+            print("Allocation tracing off (sites recorded so far are kept in the snapshots).")
+            return
+        if tracemalloc.is_tracing():
+            print(f"tracemalloc is already tracing ({tracemalloc.get_traceback_limit()} frames).")
+            return
+        tracemalloc.start(args.frames)
+        self.started_tracing = True
+        print(
+            f"Allocation tracing on ({args.frames} frames): snapshots now name where objects "
+            "were allocated (show/diff --by site). Tracing slows allocation and uses memory "
+            "per live allocation; turn it off with %memsnap trace off."
+        )
+
+    def _measure_cell(self, args: argparse.Namespace, cell: str) -> None:
+        label = args.label or f"In[{current_cell(self.shell)}]"
+        before = self._take(f"{label} before")
+        n_before = self.store.add(before)
+        started = not tracemalloc.is_tracing()
+        if started:
+            tracemalloc.start(1)
+        traced_before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        try:
+            self.shell.run_cell(cell, store_history=False)  # type: ignore[union-attr]
+        finally:
+            peak = tracemalloc.get_traced_memory()[1] - traced_before
+            if started:
+                tracemalloc.stop()
+        after = self._take(f"{label} after")
+        n_after = self.store.add(after)
+        diff = after.diff(before)
+        title = (
+            f"{label} left behind {human_bytes(after.total_size - before.total_size, signed=True)}"
+            f" in {len(after) - len(before):+,} objects; peak "
+            f"{human_bytes(max(peak, 0), signed=True)} above the start while it ran "
+            f"(snapshots {n_before} and {n_after})"
+        )
+        if args.quiet:
+            print(title)
+        else:
+            display(Table(diff.types.head(args.top), title))
+
+    def _cmd_list(self, args: argparse.Namespace) -> None:
+        if not len(self.store) and not self.tracker.rows:
+            print("No snapshots yet: take one with %memsnap take (or %memsnap auto on)")
+            return
+        table = history_table(self.store, self.tracker.rows)
+        display(
+            Table(table, f"{len(self.store)} snapshots, {len(self.tracker.rows)} cell censuses")
+        )
 
     def _snapshot(self, ref: str) -> tuple[int, Snapshot]:
         try:
@@ -171,7 +269,7 @@ class MemsnapMagics(Magics):
 
     def _cmd_vars(self, args: argparse.Namespace) -> None:
         if args.snapshot is None:
-            snap, where = take(), "a fresh snapshot (not stored)"
+            snap, where = self._take(), "a fresh snapshot (not stored)"
         else:
             number, snap = self._snapshot(args.snapshot)
             where = f"snapshot {number}"
@@ -194,7 +292,7 @@ class MemsnapMagics(Magics):
                 raise UsageError(f"%memsnap why: cannot evaluate {expr!r}: {e!r}") from None
             target_id, what = id(value), f"{expr} ({type(value).__qualname__})"
             del value  # our own reference must not show up as a path
-        snap = take() if args.snapshot is None else self._snapshot(args.snapshot)[1]
+        snap = self._take() if args.snapshot is None else self._snapshot(args.snapshot)[1]
         if target_id is not None:
             row = snap.row(target_id)
             if row < 0:

@@ -286,8 +286,9 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
     int32_t *vertex = scratch(cap, sizeof(int32_t), 0);
     int32_t *stk = scratch(cap, sizeof(int32_t), 0); /* DFS stack, then eval stack */
     int64_t *cur = scratch(cap, sizeof(int64_t), 0); /* DFS cursors, pred starts, sums */
-    int32_t *epre = scratch((size_t)m + 1, sizeof(int32_t), 0); /* targets' preorder */
-    int32_t *preds = NULL;
+    /* Each edge's target preorder number, then (step 2 on) the predecessor lists. */
+    int32_t *epre = scratch((size_t)m + (size_t)k + 1, sizeof(int32_t), 0), *preds = epre;
+    uint64_t *pairs = NULL;
     if (!pre || !cnt || !x || !idom || !semi || !vertex || !stk || !cur || !epre)
         goto nomem;
 
@@ -352,20 +353,29 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
         }
     }
 
-    /* 2. Predecessors in preorder numbers: those of q are preds[rs[q]:rs[q + 1]], filled
-     *    with rs[q + 1] as the cursor of q. */
+    /* 2. Predecessors in preorder numbers: those of q are preds[rs[q]:rs[q + 1]].  Filled in
+     *    two cache-friendly passes: (q, p) pairs into NB coarse buckets of q, then each
+     *    bucket into place, with rs[q + 1] as the cursor of q. */
     int64_t *rs = cur;
     rs[0] = rs[1] = 0;
     for (int32_t q = 1; q < N; q++)
         rs[q + 1] = rs[q] + cnt[q - 1];
     const int64_t R = rs[N] + cnt[N - 1];
-    preds = scratch((size_t)R + 1, sizeof(int32_t), 1);
-    if (!preds)
+    enum { NB = 1024 };
+    int shift = 0;
+    while ((N >> shift) >= NB)
+        shift++;
+    int64_t bpos[NB + 1];
+    for (int32_t bk = 0; bk <= (N - 1) >> shift; bk++)
+        bpos[bk] = rs[((int64_t)bk << shift) + 1];
+    GUARD(R > m + k);
+    pairs = scratch((size_t)R + 1, sizeof(uint64_t), 0);
+    if (!pairs)
         goto nomem;
     for (Py_ssize_t j = 0; j < k; j++) {
         int32_t r = rc[j];
-        GUARD((uint32_t)r >= (uint32_t)n || pre[r] <= 0 || rs[pre[r] + 1] >= R);
-        preds[rs[pre[r] + 1]++] = 0;
+        GUARD((uint32_t)r >= (uint32_t)n || pre[r] <= 0 || bpos[pre[r] >> shift] >= R);
+        pairs[bpos[pre[r] >> shift]++] = (uint64_t)pre[r] << 32;
     }
     for (int32_t u = 0; u < n; u++) {
         int32_t p = pre[u];
@@ -375,9 +385,14 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
         GUARD((uint64_t)a > um || (uint64_t)b > um);
         for (int64_t c = a; c < b; c++) {
             int32_t q = epre[c];
-            GUARD(q <= 0 || q >= N || rs[q + 1] >= R);
-            preds[rs[q + 1]++] = p;
+            GUARD(q <= 0 || q >= N || bpos[q >> shift] >= R);
+            pairs[bpos[q >> shift]++] = (uint64_t)q << 32 | (uint32_t)p;
         }
+    }
+    for (int64_t j = 0; j < R; j++) {
+        int32_t q = (int32_t)(pairs[j] >> 32);
+        GUARD(q <= 0 || q >= N || rs[q + 1] >= R);
+        preds[rs[q + 1]++] = (int32_t)(uint32_t)pairs[j];
     }
     GUARD(rs[N] != R);
 
@@ -386,14 +401,17 @@ dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int6
         /* Software pipeline over eval's memory accesses for the vertices processed next. */
         if (i > 8) {
             for (int64_t j = rs[i - 8], end = rs[i - 7]; j < end && j < rs[i - 8] + 16; j++)
-                PREFETCH(&x[preds[j]]);
+                if ((uint32_t)preds[j] < (uint32_t)N)
+                    PREFETCH(&x[preds[j]]);
             for (int64_t j = rs[i - 4], end = rs[i - 3]; j < end && j < rs[i - 4] + 16; j++)
-                PREFETCH(&x[x[preds[j]].anc]);
+                if ((uint32_t)preds[j] < (uint32_t)N)
+                    PREFETCH(&x[x[preds[j]].anc]);
         }
         int32_t s = idom[i];
         for (int64_t j = rs[i], end = rs[i + 1]; j < end; j++) {
             int32_t v = preds[j];
-            if (j + 16 < end)
+            GUARD((uint32_t)v >= (uint32_t)N);
+            if (j + 16 < end && (uint32_t)preds[j + 16] < (uint32_t)N)
                 PREFETCH(&x[preds[j + 16]]);
             int32_t c = v <= i ? v : eval(v, i + 1, x, stk);
             if (c < s)
@@ -441,7 +459,7 @@ done:
     free(stk);
     free(cur);
     free(epre);
-    free(preds);
+    free(pairs);
 }
 
 PyDoc_STRVAR(dominator_tree_doc,

@@ -105,6 +105,16 @@ class SnapshotDiff:
         return self._view("modules_diff")
 
     @property
+    def cells(self) -> pd.DataFrame:
+        """Per cell of birth (needs cells tracked in both snapshots)."""
+        return self._view("cells_diff")
+
+    @property
+    def sites(self) -> pd.DataFrame:
+        """Per allocation site (needs tracing on in both snapshots)."""
+        return self._view("sites_diff")
+
+    @property
     def variables(self) -> pd.DataFrame:
         """Per variable name: type and sizes in each snapshot and their change."""
         return self._view("variables_diff")

@@ -151,30 +151,29 @@ def _py_dominator_tree(
     preds: list[int] = src[order].tolist()
     rs: list[int] = np.searchsorted(dst[order], np.arange(big_n + 1)).tolist()
 
-    # 3. Semidominators in reverse preorder, with iterative path compression (eval).
+    # 3. Semidominators in reverse preorder.  Vertices > i are linked into a forest with
+    #    path compression: anc[v] is an ancestor, best[v] the minimum semi on the way to it.
     semi = list(range(big_n))
-    label = list(range(big_n))
+    best = list(range(big_n))
     anc = parent.copy()
     for i in range(big_n - 1, 0, -1):
         s = parent[i]
         for j in range(rs[i], rs[i + 1]):
             v = preds[j]
-            if v > i and anc[v] > i:
+            if v <= i:
+                s = min(s, v)
+                continue
+            if anc[v] > i:  # eval(v), compressing the path iteratively
                 path = []
                 while anc[v] > i:
                     path.append(v)
                     v = anc[v]
-                p, plabel = v, label[v]
+                top, b = anc[v], best[v]
                 for v in reversed(path):
-                    anc[v] = anc[p]
-                    if semi[plabel] < semi[label[v]]:
-                        label[v] = plabel
-                    else:
-                        plabel = label[v]
-                    p = v
-            c = semi[label[v]] if v > i else v
-            s = min(s, c)
-        semi[i] = s
+                    anc[v] = top
+                    b = best[v] = min(best[v], b)
+            s = min(s, best[v])
+        semi[i] = best[i] = s
 
     # 4. Immediate dominators, in preorder.
     idom = parent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from ..capture.heap import RawHeap
     from .diff import SnapshotDiff
     from .retention import Retention
+
+
+def _file_line(frames: tuple[tuple[str, int], ...]) -> str:
+    return f"{frames[0][0]}:{frames[0][1]}" if frames else "unknown"
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class Snapshot:
     engine: str
     label: str = ""
     cell: int | None = None
+    born: np.ndarray | None = None  # int32 per row: cell after which first seen (0: before)
+    site_index: np.ndarray | None = None  # int32 per row: into site_labels, -1 unknown
+    site_labels: tuple[str, ...] = ()  # "In[7] line 3", "pandas/core/frame.py:120"
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -110,8 +118,12 @@ class Snapshot:
         label: str = "",
         cell: int | None = None,
         kinds: dict[str, str] | None = None,
+        born: np.ndarray | None = None,
+        site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
     ) -> Snapshot:
-        """Build from a capture; ``kinds`` renames root kinds given by the caller."""
+        """Build from a capture; ``kinds`` renames root kinds given by the caller,
+        ``site_label`` names allocation sites (default ``file:line`` of the newest frame)."""
+        name_site = site_label or _file_line
         return cls(
             sorted_ids=raw.sorted_ids,
             order=raw.order,
@@ -131,6 +143,9 @@ class Snapshot:
             engine=raw.engine,
             label=label,
             cell=cell,
+            born=born,
+            site_index=raw.sites,
+            site_labels=tuple(name_site(frames) for frames in raw.site_table),
         )
 
     # ---------------------------------------------------------------- plain numbers
@@ -266,6 +281,16 @@ class Snapshot:
     def variables(self) -> pd.DataFrame:
         """One row per visible user variable: type, shallow and reachable size."""
         return self._view("variables_table")
+
+    @property
+    def cells(self) -> pd.DataFrame:
+        """Live objects by the cell after which they first appeared (needs auto mode)."""
+        return self._view("cells_table")
+
+    @property
+    def sites(self) -> pd.DataFrame:
+        """Live objects by allocation site (needs tracing on when they were allocated)."""
+        return self._view("sites_table")
 
     @property
     def holders(self) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -87,3 +89,53 @@ def survived_objects(d: SnapshotDiff) -> pd.DataFrame:
     df.insert(3, "size_a", d.before.sizes[rows_a])
     df["size_diff"] = df["size_b"] - df["size_a"]
     return df
+
+
+def _labels_diff(d: SnapshotDiff, key: str, labels_of: Any) -> pd.DataFrame:
+    la, lb = labels_of(d.before), labels_of(d.after)
+    if la is None or lb is None:
+        what = "cells were not tracked" if key == "cell" else "sites were not recorded"
+        raise ValueError(f"cannot diff by {key}: {what} in both snapshots")
+    fresh, gone = ~d._match["survived_b"], ~d._match["survived_a"]
+    frames = [
+        pd.DataFrame(
+            {
+                key: la,
+                "count_a": 1,
+                "size_a": d.before.sizes,
+                "freed": gone,
+                "freed_size": np.where(gone, d.before.sizes, 0),
+            }
+        ),
+        pd.DataFrame(
+            {
+                key: lb,
+                "count_b": 1,
+                "size_b": d.after.sizes,
+                "new": fresh,
+                "new_size": np.where(fresh, d.after.sizes, 0),
+            }
+        ),
+    ]
+    df = pd.concat(frames).fillna(0).groupby(key, sort=False).sum().reset_index()
+    for col in ("count_a", "count_b", "size_a", "size_b", "new", "freed", "new_size", "freed_size"):
+        df[col] = df[col].astype(np.int64)
+    df["count_diff"] = df["count_b"] - df["count_a"]
+    df["size_diff"] = df["size_b"] - df["size_a"]
+    columns = [key, "count_a", "count_b", "count_diff", "size_a", "size_b", "size_diff"]
+    columns += ["new", "freed", "new_size", "freed_size"]
+    return df[columns].sort_values(["size_diff", "new_size"], ascending=False, ignore_index=True)
+
+
+def cells_diff(d: SnapshotDiff) -> pd.DataFrame:
+    """Per cell of birth: count and size in each snapshot, change, new and freed."""
+    from .tables import born_labels
+
+    return _labels_diff(d, "cell", born_labels)
+
+
+def sites_diff(d: SnapshotDiff) -> pd.DataFrame:
+    """Per allocation site: count and size in each snapshot, change, new and freed."""
+    from .tables import site_labels
+
+    return _labels_diff(d, "site", site_labels)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,14 +27,34 @@ COLUMNS = [
 ]
 
 
-def history_table(items: Iterable[tuple[int, Snapshot]]) -> pd.DataFrame:
-    """snapshot number, label, cell, time, objects/heap/RSS and their change, capture time."""
-    rows = [
+class CensusLike(Protocol):
+    """A per-cell census row (see ``ipython.cells.CensusRow``)."""
+
+    @property
+    def cell(self) -> int: ...
+    @property
+    def taken_at(self) -> dt.datetime: ...
+    @property
+    def objects(self) -> int: ...
+    @property
+    def heap(self) -> int: ...
+    @property
+    def rss(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+
+
+def history_table(
+    items: Iterable[tuple[int, Snapshot]], censuses: Iterable[CensusLike] = ()
+) -> pd.DataFrame:
+    """One row per snapshot and per cell census, in time order: snapshot number (empty for
+    a census), label, cell, time, objects/heap/RSS and their change, capture seconds."""
+    rows: list[dict[str, Any]] = [
         {
-            "snapshot": number,
+            "snapshot": str(number),
             "label": snap.label,
             "cell": f"In[{snap.cell}]" if snap.cell is not None else "",
-            "taken": snap.taken_at.strftime("%H:%M:%S"),
+            "at": snap.taken_at,
             "objects": len(snap),
             "heap": snap.total_size,
             "rss": snap.process.rss,
@@ -40,6 +62,22 @@ def history_table(items: Iterable[tuple[int, Snapshot]]) -> pd.DataFrame:
         }
         for number, snap in items
     ]
+    rows += [
+        {
+            "snapshot": "",
+            "label": "",
+            "cell": f"In[{c.cell}]",
+            "at": c.taken_at,
+            "objects": c.objects,
+            "heap": c.heap,
+            "rss": c.rss,
+            "seconds": round(c.seconds, 3),
+        }
+        for c in censuses
+    ]
+    rows.sort(key=lambda r: r["at"])
+    for r in rows:
+        r["taken"] = r.pop("at").strftime("%H:%M:%S")
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if not c.endswith("_diff")])
     for col in ("objects", "heap", "rss"):
         df.insert(list(df.columns).index(col) + 1, f"{col}_diff", df[col].diff())

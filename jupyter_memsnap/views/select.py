@@ -10,13 +10,15 @@ import pandas as pd
 from ..model.diff import SnapshotDiff
 from ..model.snapshot import Snapshot
 
-SNAPSHOT_GROUPS = ("type", "variable", "module", "holder")
-DIFF_GROUPS = ("type", "variable", "module")
+SNAPSHOT_GROUPS = ("type", "variable", "module", "holder", "cell", "site")
+DIFF_GROUPS = ("type", "variable", "module", "cell", "site")
 NAME_COLUMNS = {
     "type": ["type", "module"],
     "module": ["module"],
     "variable": ["name", "type", "type_a", "type_b"],
     "holder": ["held_by", "type"],
+    "cell": ["cell"],
+    "site": ["site"],
 }
 
 
@@ -24,19 +26,31 @@ class PatternError(ValueError):
     """A filter that is not a valid regular expression."""
 
 
+def available_groups(source: Snapshot | SnapshotDiff) -> tuple[str, ...]:
+    """Groupings this snapshot (or both snapshots of this diff) can answer."""
+    snaps = (source.before, source.after) if isinstance(source, SnapshotDiff) else (source,)
+    groups = DIFF_GROUPS if isinstance(source, SnapshotDiff) else SNAPSHOT_GROUPS
+    return tuple(
+        g
+        for g in groups
+        if (g != "cell" or all(s.born is not None for s in snaps))
+        and (g != "site" or all(s.site_index is not None for s in snaps))
+    )
+
+
 def grouped(source: Snapshot | SnapshotDiff, by: str) -> pd.DataFrame:
-    """The snapshot's or the diff's table for one grouping."""
-    if isinstance(source, SnapshotDiff):
-        tables = {"type": "types", "variable": "variables", "module": "modules"}
-    else:
-        tables = {
-            "type": "types",
-            "variable": "variables",
-            "module": "modules",
-            "holder": "holders",
-        }
-    if by not in tables:
-        raise ValueError(f"cannot group by {by!r}: choose from {', '.join(tables)}")
+    """The snapshot's or the diff's table for one grouping (ValueError when the data for
+    that grouping was not recorded)."""
+    tables = {
+        "type": "types",
+        "variable": "variables",
+        "module": "modules",
+        "holder": "holders",
+        "cell": "cells",
+        "site": "sites",
+    }
+    if by not in tables or (by == "holder" and isinstance(source, SnapshotDiff)):
+        raise ValueError(f"cannot group by {by!r}")
     frame: pd.DataFrame = getattr(source, tables[by])
     return frame
 

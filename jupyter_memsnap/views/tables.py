@@ -214,3 +214,49 @@ def memory_table(snap: Snapshot) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["measure", "bytes", "note"])
     df["share"] = [b / p.rss if b is not None and p.rss else float("nan") for b in df["bytes"]]
     return df[["measure", "bytes", "share", "note"]]
+
+
+def cell_label(born: int) -> str:
+    return "before tracking" if born == 0 else f"In[{born}]"
+
+
+def born_labels(snap: Snapshot) -> np.ndarray | None:
+    """Each row's cell of birth as text, or None when cells were not tracked."""
+    if snap.born is None:
+        return None
+    cells, codes = np.unique(snap.born, return_inverse=True)
+    labels = np.array([cell_label(int(c)) for c in cells], dtype=object)
+    return labels[codes] if len(labels) else np.zeros(0, dtype=object)
+
+
+def site_labels(snap: Snapshot) -> np.ndarray | None:
+    """Each row's allocation site as text, or None when tracemalloc was not tracing."""
+    if snap.site_index is None:
+        return None
+    labels = np.array([*snap.site_labels, "unknown (allocated before tracing)"], dtype=object)
+    result: np.ndarray = labels[snap.site_index]  # -1 picks the last label
+    return result
+
+
+def _by_label(snap: Snapshot, labels: np.ndarray, key: str) -> pd.DataFrame:
+    df = pd.DataFrame({key: labels, "size": snap.sizes})
+    out = df.groupby(key, sort=False).agg(count=("size", "size"), size=("size", "sum"))
+    out = out.reset_index()
+    out["share"] = out["size"] / max(int(snap.sizes.sum()), 1)
+    return out.sort_values(["size", "count"], ascending=False, ignore_index=True)
+
+
+def cells_table(snap: Snapshot) -> pd.DataFrame:
+    """cell (of birth), count, size, share: which cell made the objects alive now."""
+    labels = born_labels(snap)
+    if labels is None:
+        raise ValueError("cells were not tracked: run %memsnap auto on first")
+    return _by_label(snap, labels, "cell")
+
+
+def sites_table(snap: Snapshot) -> pd.DataFrame:
+    """site (``In[7] line 3`` or ``file.py:120``), count, size, share."""
+    labels = site_labels(snap)
+    if labels is None:
+        raise ValueError("no allocation sites: run %memsnap trace on before allocating")
+    return _by_label(snap, labels, "site")

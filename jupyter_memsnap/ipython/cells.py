@@ -1,0 +1,235 @@
+"""Cells: which code file is which cell, and after which cell each object first appeared.
+
+Plain IPython names a cell's code ``<ipython-input-N-hash>``; ipykernel names it
+``<tmp>/ipykernel_<pid>/<hash>.py`` from the cell text alone, so identical cells share a
+name. Both come from ``ip.compile.get_code_name``, recorded in ``post_run_cell``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psutil
+
+from ..capture.heap import RawHeap
+
+_PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+BEFORE_TRACKING = 0
+"""The ``born`` value of objects that existed when tracking started."""
+
+
+class CellMap:
+    """Code filename -> the execution counts of the cells compiled under that name."""
+
+    def __init__(self) -> None:
+        self._cells: dict[str, list[int]] = {}
+        self.cell_ids: dict[int, str] = {}
+
+    def record(self, ip: Any, result: Any) -> None:
+        """Called from ``post_run_cell``: remember the cell's code filename and cell id."""
+        count = getattr(result, "execution_count", None)
+        info = getattr(result, "info", None)
+        raw = getattr(info, "raw_cell", None)
+        if not isinstance(count, int) or raw is None:
+            return
+        transformed = getattr(info, "transformed_cell", None) or ip.transform_cell(raw)
+        try:
+            name = ip.compile.get_code_name(raw, transformed, count)
+        except Exception:
+            return
+        runs = self._cells.setdefault(name, [])
+        if count not in runs:
+            runs.append(count)
+        cell_id = getattr(info, "cell_id", None)
+        if cell_id:
+            self.cell_ids[count] = str(cell_id)
+
+    def cells_of(self, filename: str) -> list[int]:
+        """Execution counts that ran code under this filename (latest last)."""
+        runs = self._cells.get(filename)
+        if runs:
+            return list(runs)
+        match = _PLAIN_CELL.fullmatch(filename)
+        return [int(match.group(1))] if match else []
+
+    def is_cell_file(self, filename: str) -> bool:
+        if filename in self._cells or _PLAIN_CELL.fullmatch(filename):
+            return True
+        kernel_dir = os.path.join(tempfile.gettempdir(), f"ipykernel_{os.getpid()}")
+        return filename.startswith(kernel_dir + os.sep)
+
+    def site_label(self, frames: tuple[tuple[str, int], ...]) -> str:
+        """``In[7] line 3`` for the newest frame in a cell, else ``module.py:120``."""
+        for filename, lineno in frames:
+            if not self.is_cell_file(filename):
+                continue
+            runs = self.cells_of(filename)
+            if not runs:
+                return f"a cell run before memsnap was loaded, line {lineno}"
+            also = f" (same code ran as {', '.join(f'In[{n}]' for n in runs[:-1])})"
+            return f"In[{runs[-1]}] line {lineno}" + (also if len(runs) > 1 else "")
+        if not frames:
+            return "unknown"
+        filename, lineno = frames[0]
+        return f"{_short_path(filename)}:{lineno}"
+
+
+def _short_path(filename: str) -> str:
+    """``.../site-packages/pandas/core/frame.py`` -> ``pandas/core/frame.py``."""
+    for marker in ("site-packages" + os.sep, "dist-packages" + os.sep):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+@dataclass(frozen=True)
+class CensusRow:
+    """One cell's census: after which cell, when, how much."""
+
+    cell: int
+    taken_at: dt.datetime
+    objects: int
+    heap: int
+    rss: int
+    seconds: float
+
+
+class BirthRegister:
+    """After which cell each live object was first seen: the (id, type) pairs alive at the
+    last census, sorted by id, and each one's cell of birth. Memory grows with the live
+    objects, not with the number of cells."""
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.uint64)
+        self.types = np.zeros(0, dtype=np.int32)  # codes into _type_codes
+        self.born = np.zeros(0, dtype=np.int32)
+        self.started = False
+        self._type_codes: dict[tuple[str, str], int] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ids.nbytes + self.types.nbytes + self.born.nbytes)
+
+    def _codes(self, module: tuple[str, ...], qualname: tuple[str, ...]) -> np.ndarray:
+        codes = self._type_codes
+        return np.array(
+            [codes.setdefault(k, len(codes)) for k in zip(module, qualname, strict=True)],
+            dtype=np.int32,
+        )
+
+    def _match(self, sorted_ids: np.ndarray, types: np.ndarray, default: int) -> np.ndarray:
+        born = np.full(len(sorted_ids), default, dtype=np.int32)
+        if len(self.ids) and len(sorted_ids):
+            pos = np.minimum(np.searchsorted(self.ids, sorted_ids), len(self.ids) - 1)
+            seen = (self.ids[pos] == sorted_ids) & (self.types[pos] == types)
+            born[seen] = self.born[pos[seen]]
+        return born
+
+    def _sorted_types(self, heap: RawHeap | Any) -> np.ndarray:
+        per_type = self._codes(tuple(heap.type_module), tuple(heap.type_qualname))
+        return (
+            per_type[np.asarray(heap.types)[heap.order]]
+            if len(per_type)
+            else np.zeros(len(heap.order), np.int32)
+        )
+
+    def update(self, heap: RawHeap, cell: int) -> None:
+        """Merge a census: objects not seen before were born in ``cell``."""
+        types = self._sorted_types(heap)
+        self.born = self._match(heap.sorted_ids, types, cell if self.started else BEFORE_TRACKING)
+        self.ids, self.types = heap.sorted_ids.copy(), types
+        self.started = True
+
+    def born_of(self, heap: RawHeap, current_cell: int) -> np.ndarray:
+        """Cell of birth of each row of a capture: unseen objects are born now."""
+        by_id = self._match(heap.sorted_ids, self._sorted_types(heap), current_cell)
+        born = np.empty(len(by_id), dtype=np.int32)
+        born[heap.order] = by_id
+        return born
+
+
+class CellTracker:
+    """Owns the ``post_run_cell`` hook: maps cell code names always, and in auto mode takes
+    a census after every cell (ids, types, sizes; no reference graph)."""
+
+    MAX_ROWS = 100_000
+
+    def __init__(self, ip: Any) -> None:
+        self.ip = ip
+        self.cells = CellMap()
+        self.births = BirthRegister()
+        self.rows: list[CensusRow] = []
+        self.auto = False
+        self.errors = 0
+        self._registered = False
+
+    def register(self) -> None:
+        if not self._registered:
+            self.ip.events.register("post_run_cell", self.post_run_cell)
+            self._registered = True
+
+    def unregister(self) -> None:
+        if self._registered:
+            self.ip.events.unregister("post_run_cell", self.post_run_cell)
+            self._registered = False
+
+    def post_run_cell(self, result: Any) -> None:
+        self.cells.record(self.ip, result)
+        count = getattr(result, "execution_count", None)
+        if self.auto and isinstance(count, int):
+            try:
+                self.census(count)
+            except Exception as e:  # a failing census must never break the user's cell
+                self.errors += 1
+                print(f"jupyter_memsnap: census after In[{count}] failed: {e!r}")
+
+    def census(self, cell: int) -> CensusRow:
+        """Walk the heap without the graph, update cells of birth, record one row."""
+        from ..api import census
+        from .namespace import notebook_roots
+
+        start = time.perf_counter()
+        heap = census(notebook_roots(self.ip))
+        self.births.update(heap, cell)
+        row = CensusRow(
+            cell=cell,
+            taken_at=dt.datetime.now(),
+            objects=len(heap.order),
+            heap=int(heap.sizes.sum()),
+            rss=int(psutil.Process().memory_info().rss),
+            seconds=time.perf_counter() - start,
+        )
+        del heap
+        self.rows.append(row)
+        del self.rows[: -self.MAX_ROWS]
+        return row
+
+    def start(self, cell: int) -> CensusRow:
+        """Auto mode on: the first census marks everything alive now as 'before tracking'."""
+        self.auto = True
+        self.births = BirthRegister()
+        return self.census(cell)
+
+    def stop(self) -> None:
+        self.auto = False
+        self.births = BirthRegister()
+
+    def born(self, heap: RawHeap) -> np.ndarray | None:
+        """Cells of birth for a capture, when tracking (None otherwise)."""
+        if not self.auto or not self.births.started:
+            return None
+        from .namespace import current_cell
+
+        return self.births.born_of(heap, current_cell(self.ip) or 0)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the tracker keeps (the birth register dominates)."""
+        return self.births.nbytes + 64 * len(self.rows)

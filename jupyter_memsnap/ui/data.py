@@ -1,0 +1,411 @@
+"""The explorer's data side, without widgets: which rows a set of control values shows.
+
+A :class:`Query` (snapshot, baseline, grouping, filter, "just my code", "collapse small",
+sort) is turned into a :class:`Selection` (every row that passes, sorted, numeric) by
+:class:`ExplorerData`, which caches each stage so that a control change recomputes only
+what it changes: the grouped table comes from :func:`views.select.grouped` (cached per
+snapshot, baseline and grouping), the filter from :func:`views.select.filtered`, then the
+"just my code" and "collapse small" masks, then the sort. Paging only slices the result.
+
+Besides the groupings :mod:`views.select` offers (``type``, ``variable``, ``module``,
+``holder``, and ``cell`` / ``site`` when the snapshots recorded them), the explorer shows
+one row per object: ``object`` for a snapshot, ``new`` and ``freed`` for a diff. Those
+tables can have millions of rows; they are filtered through the type table (a row matches
+when its type does) and never rendered beyond one page.
+
+**Just my code.** An object is "mine" when it is reachable from a user variable without
+passing through classes, modules (and their namespaces), functions, code or frames -- the
+stop set :func:`views.tables.shared_mask` that the variables' ``reachable`` size uses -- or,
+when the snapshot knows cells of birth, when it was born in a cell. One breadth-first pass
+over the snapshot's CSR graph (numpy, one step per level: O(objects + edges)) gives a
+boolean per row, computed once per snapshot and cached. Then: ``type`` keeps the types with
+at least one such object, ``module`` the modules defining them, ``object``/``new``/``freed``
+the objects themselves; ``variable``, ``holder`` and ``cell`` are the user's by definition
+and ``site`` is left as it is. A diff keeps what is mine in either snapshot.
+
+Nothing here holds a user object: only Snapshots (ids and numbers) and DataFrames of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from ..model.diff import SnapshotDiff
+from ..model.snapshot import Snapshot
+from ..views import select, tables
+from ..views.paths import rows_frame, rows_of_type, why_frame
+
+OBJECT_GROUPS = ("object",)
+"""One row per object of a snapshot (not a grouping of :mod:`views.select`)."""
+DIFF_OBJECT_GROUPS = ("new", "freed")
+"""One row per object created / freed between the two snapshots of a diff."""
+COLLAPSE_SHARE = 0.005
+""""Collapse small" hides rows under this share of the total (0.5 %)."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the controls ask for. ``sort == ""`` keeps the table's own order (largest, or
+    largest growth, first); ``baseline`` turns the view into a diff (``snapshot`` compared
+    to ``baseline``, VS "Compare To")."""
+
+    snapshot: int
+    baseline: int | None = None
+    group: str = "type"
+    pattern: str = ""
+    mine: bool = False
+    collapse: bool = False
+    sort: str = ""
+    ascending: bool = False
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Every row a query shows, sorted, numeric (formatting happens when rendering)."""
+
+    frame: pd.DataFrame
+    total_rows: int  # rows of the grouping before filter, "just my code" and collapse
+    measure: str | None  # the column "collapse small" compares (size, size_diff …)
+    hidden_small: int = 0  # rows "collapse small" hid
+    hidden_bytes: int = 0  # and what they add up to (absolute values)
+    literal: bool = False  # the filter was not a valid regex: it matched as plain text
+
+
+class _Lru:
+    """A small least-recently-used cache."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        if key in self._items:
+            self._items.move_to_end(key)
+            value: _T = self._items[key]
+            return value
+        value = compute()
+        self._items[key] = value
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def reach_from(
+    offsets: np.ndarray, targets: np.ndarray, starts: np.ndarray, stop: np.ndarray
+) -> np.ndarray:
+    """Bool mask of the rows reachable from any of ``starts`` (included and expanded even
+    when flagged in ``stop``); other rows flagged in ``stop`` are neither included nor
+    expanded. Breadth-first, one numpy step per level."""
+    seen = np.zeros(len(offsets) - 1, dtype=bool)
+    frontier = np.unique(np.asarray(starts, dtype=np.int64))
+    seen[frontier] = True
+    while frontier.size:
+        lo = offsets[frontier]
+        counts = offsets[frontier + 1] - lo
+        total = int(counts.sum())
+        if not total:
+            break
+        index = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        nxt = targets[index]
+        nxt = np.unique(nxt[~seen[nxt] & ~stop[nxt]])
+        seen[nxt] = True
+        frontier = nxt.astype(np.int64)
+    return seen
+
+
+def mine_mask(snap: Snapshot) -> np.ndarray:
+    """Rows reachable from user variables (not through shared infrastructure) or born in a
+    cell: the objects "just my code" keeps. See the module docstring."""
+    starts = np.array(
+        [r.index for r in snap.roots if r.kind == "variable" and r.index >= 0], dtype=np.int64
+    )
+    if len(starts):
+        mask = reach_from(snap.offsets, snap.targets, starts, tables.shared_mask(snap))
+    else:
+        mask = np.zeros(len(snap), dtype=bool)
+    born = getattr(snap, "born", None)
+    if born is not None:
+        mask |= np.asarray(born) > 0
+    return mask
+
+
+def type_name(module: str, qualname: str) -> str:
+    """``qualname`` for builtins, ``module.qualname`` otherwise (as ``rows_of_type`` takes)."""
+    return qualname if module == "builtins" else f"{module}.{qualname}"
+
+
+def _largest(snap: Snapshot, rows: np.ndarray, top: int) -> list[int]:
+    """The ``top`` rows with the largest retained size."""
+    best = rows[np.argsort(-snap.retained[rows], kind="stable")[:top]]
+    return [int(r) for r in best]
+
+
+@dataclass(frozen=True)
+class _Objects:
+    """A per-object table with the snapshot and rows its lines come from."""
+
+    frame: pd.DataFrame
+    snap: Snapshot
+    rows: np.ndarray
+
+
+class ExplorerData:
+    """Numbered snapshots and every table the explorer shows of them, cached."""
+
+    def __init__(self, snapshots: Iterable[tuple[int, Snapshot]]) -> None:
+        self.snapshots: dict[int, Snapshot] = dict(snapshots)
+        self._diffs: dict[tuple[int, int], SnapshotDiff] = {}
+        self._mine: dict[int, np.ndarray] = {}
+        self._mine_codes: dict[int, np.ndarray] = {}
+        self._base: _Lru = _Lru(8)
+        self._objects: _Lru = _Lru(4)
+        self._selected: _Lru = _Lru(6)
+        self._sorted: _Lru = _Lru(6)
+
+    @property
+    def numbers(self) -> list[int]:
+        return sorted(self.snapshots)
+
+    def clear(self) -> None:
+        """Drop every cached table (the snapshots stay)."""
+        self._diffs.clear()
+        self._mine.clear()
+        self._mine_codes.clear()
+        for cache in (self._base, self._objects, self._selected, self._sorted):
+            cache.clear()
+
+    # ------------------------------------------------------------ sources and groupings
+    def source(self, snapshot: int, baseline: int | None = None) -> Snapshot | SnapshotDiff:
+        """The snapshot, or its diff against the baseline."""
+        snap = self.snapshots[snapshot]
+        if baseline is None or baseline == snapshot:
+            return snap
+        key = (baseline, snapshot)
+        if key not in self._diffs:
+            self._diffs[key] = snap.diff(self.snapshots[baseline])
+        return self._diffs[key]
+
+    def groups(self, snapshot: int, baseline: int | None = None) -> tuple[str, ...]:
+        """Groupings this snapshot or diff offers: those of ``views.select`` whose data was
+        recorded, then one row per object."""
+        source = self.source(snapshot, baseline)
+        available: Callable[[Snapshot | SnapshotDiff], tuple[str, ...]] | None = getattr(
+            select, "available_groups", None
+        )
+        if isinstance(source, SnapshotDiff):
+            groups = available(source) if available else select.DIFF_GROUPS
+            return (*groups, *DIFF_OBJECT_GROUPS)
+        groups = available(source) if available else select.SNAPSHOT_GROUPS
+        return (*groups, *OBJECT_GROUPS)
+
+    def _object_table(self, q: Query) -> _Objects:
+        """``object`` / ``new`` / ``freed``: id, type, module, size, retained per object."""
+
+        def compute() -> _Objects:
+            source = self.source(q.snapshot, q.baseline)
+            if isinstance(source, SnapshotDiff):
+                if q.group == "new":
+                    snap, rows, frame = source.after, source.new_rows, source.new
+                else:
+                    snap, rows, frame = source.before, source.freed_rows, source.freed
+            else:
+                snap, rows, frame = source, np.arange(len(source)), source.objects
+            frame = frame.reset_index(drop=True)
+            frame["retained"] = snap.retained[rows]
+            return _Objects(frame, snap, np.asarray(rows, dtype=np.int64))
+
+        return self._objects.get((q.snapshot, q.baseline, q.group), compute)
+
+    def base(self, q: Query) -> pd.DataFrame:
+        """The whole table of the query's grouping, in its own order (not a copy: the
+        caller must not modify it)."""
+        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+            return self._object_table(q).frame
+        return self._base.get(
+            (q.snapshot, q.baseline, q.group),
+            lambda: select.grouped(self.source(q.snapshot, q.baseline), q.group),
+        )
+
+    # ------------------------------------------------------------ just my code
+    def mine(self, snapshot: int) -> np.ndarray:
+        """Per row of the snapshot: is it "mine" (see the module docstring)."""
+        if snapshot not in self._mine:
+            self._mine[snapshot] = mine_mask(self.snapshots[snapshot])
+        return self._mine[snapshot]
+
+    def _mine_type_codes(self, snapshot: int) -> np.ndarray:
+        if snapshot not in self._mine_codes:
+            snap = self.snapshots[snapshot]
+            self._mine_codes[snapshot] = np.unique(snap.type_index[self.mine(snapshot)])
+        return self._mine_codes[snapshot]
+
+    def _mine_type_names(self, q: Query) -> set[tuple[str, str]]:
+        """(module, qualname) of types with objects of mine, in either snapshot of a diff."""
+        names: set[tuple[str, str]] = set()
+        numbers = [q.snapshot] if q.baseline in (None, q.snapshot) else [q.snapshot, q.baseline]
+        for n in numbers:
+            t = self.snapshots[n].type_table
+            names.update((t.module[c], t.qualname[c]) for c in self._mine_type_codes(n))
+        return names
+
+    def _mine_rows(self, q: Query, frame: pd.DataFrame) -> np.ndarray | None:
+        """Bool per row of ``frame`` (a filtered base table): is it kept by "just my code";
+        None when the grouping keeps everything."""
+        if q.group in ("type", "module"):
+            names = self._mine_type_names(q)
+            if q.group == "module":
+                modules = {m for m, _ in names}
+                return np.asarray(frame["module"].isin(modules), dtype=bool)
+            pairs = zip(frame["module"], frame["type"], strict=True)
+            return np.fromiter(((m, t) in names for m, t in pairs), dtype=bool, count=len(frame))
+        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+            objects = self._object_table(q)
+            number = q.baseline if q.group == "freed" and q.baseline is not None else q.snapshot
+            mask = self.mine(number)[objects.rows]
+            return np.asarray(mask[frame.index.to_numpy()], dtype=bool)
+        return None
+
+    # ------------------------------------------------------------ filter
+    def _filter_objects(self, q: Query, pattern: str) -> pd.DataFrame:
+        """Object rows whose type matches: the type table is filtered by ``views.select``
+        (type or module matches) and the objects kept by type code -- a million string
+        matches become a few thousand."""
+        objects = self._object_table(q)
+        t = objects.snap.type_table
+        names = pd.DataFrame({"type": list(t.qualname), "module": list(t.module)})
+        codes = select.filtered(names, pattern, "type").index.to_numpy()
+        keep = np.isin(objects.snap.type_index[objects.rows], codes)
+        return objects.frame[keep]
+
+    def _filtered(self, q: Query, pattern: str) -> pd.DataFrame:
+        if not pattern:
+            return self.base(q)
+        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+            return self._filter_objects(q, pattern)
+        return select.filtered(self.base(q), pattern, q.group)
+
+    # ------------------------------------------------------------ selection
+    def measure(self, q: Query, frame: pd.DataFrame) -> str | None:
+        """The column "collapse small" compares: bytes, or their change in a diff."""
+        diff = q.baseline is not None and q.baseline != q.snapshot
+        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+            candidates = ["size"]
+        elif diff:
+            candidates = ["reachable_diff"] if q.group == "variable" else []
+            candidates += ["size_diff", "retained_diff"]
+        elif q.group == "variable":
+            candidates = ["reachable", "retained", "size"]
+        elif q.group == "holder":
+            candidates = ["retained", "reachable"]
+        else:
+            candidates = ["size", "retained"]
+        return next((c for c in candidates if c in frame.columns), None)
+
+    def _total(self, q: Query, base: pd.DataFrame, measure: str) -> float:
+        """What 0.5 % is of: the heap of a snapshot; for a diff, all the changes added up."""
+        if q.baseline is None or q.baseline == q.snapshot:
+            return float(self.snapshots[q.snapshot].total_size)
+        return float(np.abs(pd.to_numeric(base[measure], errors="coerce")).sum())
+
+    def _unsorted(self, q: Query) -> Selection:
+        def compute() -> Selection:
+            base = self.base(q)
+            literal = False
+            try:
+                frame = self._filtered(q, q.pattern)
+            except select.PatternError:
+                frame, literal = self._filtered(q, re.escape(q.pattern)), True
+            if q.mine:
+                keep = self._mine_rows(q, frame)
+                if keep is not None:
+                    frame = frame[keep]
+            measure = self.measure(q, base)
+            hidden, hidden_bytes = 0, 0
+            if q.collapse and measure is not None and len(frame):
+                sizes = np.abs(pd.to_numeric(frame[measure], errors="coerce").fillna(0))
+                small = np.asarray(sizes < COLLAPSE_SHARE * self._total(q, base, measure))
+                hidden, hidden_bytes = int(small.sum()), int(sizes[small].sum())
+                frame = frame[~small]
+            return Selection(frame, len(base), measure, hidden, hidden_bytes, literal)
+
+        key = replace(q, sort="", ascending=False)
+        return self._selected.get(key, compute)
+
+    def selection(self, q: Query) -> Selection:
+        """Every row the query shows, sorted (the frame keeps the base table's index)."""
+
+        def compute() -> Selection:
+            sel = self._unsorted(q)
+            if not q.sort or q.sort not in sel.frame.columns:
+                return sel
+            frame = sel.frame.sort_values(
+                q.sort, ascending=q.ascending, kind="stable", na_position="last"
+            )
+            return replace(sel, frame=frame)
+
+        return self._sorted.get(q, compute)
+
+    # ------------------------------------------------------------ drill-down
+    def instance_rows(self, q: Query, record: pd.Series, top: int = 10) -> tuple[int, list[int]]:
+        """The snapshot number and its rows of the largest objects (by retained size) behind
+        one row of the view."""
+        diff = q.baseline is not None and q.baseline != q.snapshot
+        number = q.snapshot
+        if q.group == "freed" and q.baseline is not None:
+            number = q.baseline
+        snap = self.snapshots[number]
+        rows: list[int] = []
+        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+            row = snap.row(int(record["id"]))
+            rows = [row] if row >= 0 else []
+        elif q.group == "type":
+            name = type_name(str(record["module"]), str(record["type"]))
+            rows = rows_of_type(snap, name, top)
+            if not rows and diff and q.baseline is not None:  # a type that is gone: freed
+                number, snap = q.baseline, self.snapshots[q.baseline]
+                rows = rows_of_type(snap, name, top)
+        elif q.group == "module":
+            t = snap.type_table
+            codes = [i for i in range(len(t)) if t.module[i] == record["module"]]
+            rows = _largest(snap, np.flatnonzero(np.isin(snap.type_index, codes)), top)
+        elif q.group == "variable":
+            for n in (q.snapshot, q.baseline) if diff else (q.snapshot,):
+                if n is None:
+                    continue
+                found = [
+                    r.index
+                    for r in self.snapshots[n].roots
+                    if r.kind == "variable" and r.name == record["name"] and r.index >= 0
+                ]
+                if found:
+                    number, rows = n, found[:1]
+                    break
+            snap = self.snapshots[number]
+        elif q.group == "holder":
+            rows = [row for label, row in snap.retention.groups if label == record["held_by"]]
+        elif q.group in ("cell", "site"):
+            labeller = getattr(tables, "born_labels" if q.group == "cell" else "site_labels", None)
+            labels = labeller(snap) if labeller is not None else None
+            if labels is not None:
+                rows = _largest(snap, np.flatnonzero(labels == record[q.group]), top)
+        return number, rows
+
+    def instances(self, number: int, rows: list[int]) -> pd.DataFrame:
+        """id, type, module, size, retained of these objects, largest retained first."""
+        return rows_frame(self.snapshots[number], np.asarray(rows, dtype=np.int64))
+
+    def paths(self, number: int, row: int, max_paths: int = 3) -> pd.DataFrame:
+        """Shortest paths from named roots to the object, in notebook words, with the fix."""
+        return why_frame(self.snapshots[number], [row], max_paths=max_paths)

@@ -197,23 +197,10 @@ def _render(df: pd.DataFrame, title: str, fmt: str) -> str:
         return text
     if fmt == "json":
         return f"{df.to_json(orient='records')}\n"
-    body = _for_display(df).to_string(index=False) if len(df) else "(no rows)"
-    return f"{title}\n{body}\n"
-
-
-def _for_display(df: pd.DataFrame) -> pd.DataFrame:
-    """``views.format.for_display`` on the numeric columns only: it picks byte columns by
-    name, and a text column such as ``shared_with`` must stay text."""
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
     from .views.format import for_display
 
-    numeric = [c for c in df.columns if is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])]
-    formatted = for_display(df[numeric])
-    out = df.copy()
-    for col in numeric:
-        out[col] = formatted[col]
-    return out
+    body = for_display(df).to_string(index=False) if len(df) else "(no rows)"
+    return f"{title}\n{body}\n"
 
 
 def _write(stream: IO[str], text: str) -> None:

@@ -96,10 +96,17 @@ def take(
     )
 
 
-def census(roots: Sequence[NamedRoot], *, collect: bool = False, engine: str = "auto") -> RawHeap:
+def census(
+    roots: Sequence[NamedRoot],
+    *,
+    exclude: Sequence[object] = (),
+    collect: bool = False,
+    engine: str = "auto",
+) -> RawHeap:
     """A light snapshot for per-cell tracking: ids, types and sizes, no reference graph."""
     return capture(
         roots,
+        exclude_objects=exclude,
         exclude_types=MACHINERY_TYPES,
         collect=collect,
         engine=engine,

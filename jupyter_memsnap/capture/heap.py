@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 import time
@@ -10,6 +11,7 @@ import tracemalloc
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -87,14 +89,30 @@ def _type_names(tp: type) -> tuple[str, str]:
     )
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _outside_package(frame: FrameType | None) -> FrameType | None:
+    """The innermost frame that is not jupyter_memsnap's own (our frames are machinery)."""
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    return frame
+
+
 def process_roots() -> list[NamedRoot]:
-    """The interpreter's own roots: every module and every thread's current frame."""
+    """The interpreter's own roots: every module and every thread's current frame (for
+    this thread, the innermost frame outside this package)."""
     roots: list[NamedRoot] = [
         (f"module {name}", "module", mod) for name, mod in list(sys.modules.items())
     ]
     names = {t.ident: t.name for t in threading.enumerate()}
+    me = threading.get_ident()
     for ident, frame in sys._current_frames().items():
-        roots.append((f"thread {names.get(ident, ident)} frame", "frame", frame))
+        top = _outside_package(frame) if ident == me else frame
+        if top is not None:
+            roots.append((f"thread {names.get(ident, ident)} frame", "frame", top))
+        del top
+    del frame
     return roots
 
 

@@ -196,7 +196,7 @@ class CellTracker:
         from .namespace import notebook_roots
 
         start = time.perf_counter()
-        heap = census(notebook_roots(self.ip))
+        heap = census(notebook_roots(self.ip), exclude=(self,))
         self.births.update(heap, cell)
         row = CensusRow(
             cell=cell,

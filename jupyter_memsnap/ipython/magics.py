@@ -118,6 +118,7 @@ class MemsnapMagics(Magics):
         return take(
             label=label,
             collect=collect,
+            exclude=(self.tracker,),
             born=self.tracker.born,
             site_label=self.tracker.cells.site_label,
         )

@@ -344,9 +344,8 @@ class Explorer:
             self.baseline.value = keep
 
     def _set_group_options(self, value: str) -> None:
-        q = self.query if self.group.value is not None else None
-        snapshot = q.snapshot if q else int(self.snapshot.value)
-        baseline = q.baseline if q else None
+        snapshot, baseline = int(self.snapshot.value), self.baseline.value
+        baseline = None if baseline in (None, NONE) else int(baseline)
         groups = self.data.groups(snapshot, baseline)
         if value not in groups:
             value = "type" if "type" in groups else groups[0]

@@ -32,6 +32,7 @@ def size_columns(df: pd.DataFrame) -> list[str]:
         c
         for c in df.columns
         if isinstance(c, str)
+        and pd.api.types.is_numeric_dtype(df[c])
         and (c.split("_")[0] in _BYTE_NAMES or c.endswith(("_size", "_bytes")))
     ]
 
@@ -39,12 +40,11 @@ def size_columns(df: pd.DataFrame) -> list[str]:
 def for_display(df: pd.DataFrame) -> pd.DataFrame:
     """A copy with byte columns as text and shares as percentages, for people to read."""
     out = df.copy()
-    for col in size_columns(out):
-        signed = "diff" in col or col.startswith("d_") or col.endswith("_change")
-        out[col] = [human_bytes(v, signed=signed) for v in out[col]]
     sizes = set(size_columns(out))
+    for col in sizes:
+        out[col] = [human_bytes(v, signed=col.endswith("_diff")) for v in out[col]]
     for col in out.columns:
-        if col.endswith("_diff") and col not in sizes:
+        if col.endswith("_diff") and col not in sizes and pd.api.types.is_numeric_dtype(df[col]):
             out[col] = [f"{int(v):+,}" if pd.notna(v) else "" for v in out[col]]
         elif col == "share" or col.endswith("_share"):
             out[col] = [f"{v:.1%}" if pd.notna(v) else "" for v in out[col]]

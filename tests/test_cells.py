@@ -1,0 +1,143 @@
+"""Per-cell tracking: cells of birth, diffs by cell, allocation sites, %%memsnap."""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Any
+
+import pytest
+from conftest import run
+from IPython.utils.capture import capture_output
+
+from jupyter_memsnap.ipython.cells import CellMap
+
+
+def _magics(ip: Any) -> Any:
+    return ip.magics_manager.registry["MemsnapMagics"]
+
+
+def test_a_growing_list_is_attributed_to_the_cells_that_grew_it(ip: Any) -> None:
+    run(ip, "grow = []")
+    ip.run_line_magic("memsnap", "auto on")
+    cells = []
+    for _ in range(3):
+        cells.append(ip.execution_count)
+        run(ip, "grow.extend(object() for _ in range(10_000))")
+    snap = ip.run_line_magic("memsnap", "take -o")
+    by_cell = snap.cells.set_index("cell")
+    for cell in cells:
+        assert by_cell.loc[f"In[{cell}]", "count"] >= 10_000
+        assert by_cell.loc[f"In[{cell}]", "count"] < 10_500
+    assert by_cell.loc["before tracking", "count"] > 10_000
+    # The born column names the right cell for individual objects.
+    first = ip.user_ns["grow"][0]
+    last = ip.user_ns["grow"][-1]
+    assert snap.born[snap.row(id(first))] == cells[0]
+    assert snap.born[snap.row(id(last))] == cells[-1]
+
+
+def test_diff_by_cell_names_the_leaking_cell(ip: Any) -> None:
+    run(ip, "leak = []")
+    ip.run_line_magic("memsnap", "auto on")
+    ip.run_line_magic("memsnap", "take -l before")
+    run(ip, "harmless = [1, 2, 3]")
+    leaking = ip.execution_count
+    run(ip, "leak.append(bytearray(3_000_000))")
+    ip.run_line_magic("memsnap", "take -l after")
+    diff = ip.run_line_magic("memsnap", "diff before after --by cell -o")
+    top = diff.cells.iloc[0]
+    assert top["cell"] == f"In[{leaking}]"
+    assert top["size_diff"] >= 3_000_000
+    with capture_output() as out:
+        ip.run_line_magic("memsnap", "list")
+    text = out.outputs[0].data["text/plain"]
+    assert f"In[{leaking}]" in text
+    assert "cell censuses" in text
+
+
+def test_auto_mode_memory_stays_bounded_over_300_cells(ip: Any) -> None:
+    run(ip, "keep = []")
+    ip.run_line_magic("memsnap", "auto on")
+    tracker = _magics(ip).tracker
+    sizes = []
+    for i in range(300):
+        run(ip, f"tmp = [object() for _ in range(500)]; keep.append({i})")
+        if i in (50, 299):
+            sizes.append((tracker.births.nbytes, len(tracker.births.ids)))
+    assert len(tracker.rows) >= 300
+    (bytes_50, live_50), (bytes_299, live_299) = sizes
+    assert bytes_299 <= 16 * live_299 + 1024, "the register holds 16 bytes per live object"
+    assert live_299 < live_50 * 1.2, "cells free their temporaries: live objects don't pile up"
+    assert bytes_299 < bytes_50 * 1.2
+
+
+def test_a_temporary_shows_in_the_peak_not_in_what_the_cell_left(ip: Any) -> None:
+    with capture_output() as out:
+        ip.run_cell_magic(
+            "memsnap", "-q", "kept = bytearray(2_000_000)\ntemp = bytearray(20_000_000)\ndel temp"
+        )
+    line = out.stdout
+    left = float(line.split("left behind +")[1].split(" MB")[0])
+    peak = float(line.split("peak +")[1].split(" MB")[0])
+    assert 1.9 <= left < 5, line
+    assert peak >= 21, line
+    assert "kept" in ip.user_ns and "temp" not in ip.user_ns
+
+
+def test_identical_cell_text_run_twice_maps_to_both_cells() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    cells = CellMap()
+
+    class Info:
+        raw_cell = "x = [1]"
+        transformed_cell = "x = [1]\n"
+        cell_id = None
+
+    class Result:
+        info = Info()
+        execution_count = 4
+
+    cells.record(shell, Result())
+    Result.execution_count = 5
+    cells.record(shell, Result())
+    name4 = shell.compile.get_code_name(Info.raw_cell, Info.transformed_cell, 4)
+    name5 = shell.compile.get_code_name(Info.raw_cell, Info.transformed_cell, 5)
+    if name4 == name5:  # ipykernel names cells by text: both runs share one name
+        assert cells.cells_of(name4) == [4, 5]
+        assert cells.site_label(((name4, 1),)) == "In[5] line 1 (same code ran as In[4])"
+    else:  # plain IPython puts the number in the name
+        assert cells.site_label(((name4, 2),)) == "In[4] line 2"
+        assert cells.site_label(((name5, 2),)) == "In[5] line 2"
+    assert cells.site_label((("/x/site-packages/pandas/core/frame.py", 120),)) == (
+        "pandas/core/frame.py:120"
+    )
+
+
+def test_tracing_maps_sites_to_cells_and_lines(ip: Any) -> None:
+    was_tracing = tracemalloc.is_tracing()
+    ip.run_line_magic("memsnap", "trace on --frames 5")
+    try:
+        cell = ip.execution_count
+        run(ip, "import numpy as np\nfirst = 1\nmade = [np.ones(10) for _ in range(2000)]")
+        snap = ip.run_line_magic("memsnap", "take -o")
+        sites = snap.sites.set_index("site")
+        label = f"In[{cell}] line 3"
+        assert label in sites.index, list(sites.index[:10])
+        assert sites.loc[label, "count"] >= 2000
+        made = ip.user_ns["made"]
+        row = snap.row(id(made[0]))
+        assert snap.site_labels[snap.site_index[row]] == label
+    finally:
+        ip.run_line_magic("memsnap", "trace off")
+    assert tracemalloc.is_tracing() == was_tracing
+
+
+@pytest.mark.parametrize("bad", ["auto maybe", "trace on --frames 0", "trace", "auto"])
+def test_bad_auto_and_trace_arguments_are_usage_errors(ip: Any, bad: str) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError):
+        ip.run_line_magic("memsnap", bad)
+    assert not _magics(ip).tracker.auto

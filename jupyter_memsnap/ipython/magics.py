@@ -73,6 +73,12 @@ def build_parser() -> MagicArgumentParser:
     why_p.add_argument("--paths", type=_positive_int, default=3, help="paths per object")
     why_p.add_argument("-s", "--snapshot", default=None, help="a stored snapshot, not a fresh one")
     sub.add_parser("release", help="drop IPython's hidden references (changes state)")
+    plot_p = sub.add_parser("plot", help="charts: timeline, growth between two, top types")
+    plot_p.add_argument(
+        "what", nargs="?", default="timeline", choices=("timeline", "diff", "types")
+    )
+    plot_p.add_argument("snapshots", nargs="*", help="diff: A [B]; types: [N]")
+    plot_p.add_argument("--top", type=_positive_int, default=15, help="types to draw")
     auto_p = sub.add_parser("auto", help="a census after every cell (cells of birth)")
     auto_p.add_argument("state", choices=("on", "off"))
     trace_p = sub.add_parser("trace", help="record allocation sites with tracemalloc")
@@ -135,6 +141,7 @@ class MemsnapMagics(Magics):
         %memsnap vars [N] [--top K]                which variable holds the memory
         %memsnap why EXPR | --type NAME [--top K]  what keeps it alive, and the fix
         %memsnap release                           drop IPython's hidden references
+        %memsnap plot [timeline | diff A [B] | types [N]] [--top K]   charts
         %memsnap auto on|off                       a census after every cell
         %memsnap trace on [--frames N]|off         allocation sites (tracemalloc)
         %memsnap clear                             forget every snapshot
@@ -159,6 +166,42 @@ class MemsnapMagics(Magics):
         row = history_table(self.store).loc[lambda d: d["snapshot"] == str(number)]
         display(Table(row, f"Snapshot {number} taken"))
         return snap if args.output else None
+
+    def _cmd_plot(self, args: argparse.Namespace) -> None:
+        from ..views import plots
+
+        refs = args.snapshots
+        if args.what == "timeline":
+            if refs:
+                raise UsageError("%memsnap plot timeline takes no snapshot numbers")
+            if len(self.store) + len(self.tracker.rows) == 0:
+                raise UsageError("nothing to plot yet: %memsnap take (or %memsnap auto on)")
+            history = history_table(self.store, self.tracker.rows)
+            history["label"] = [
+                f"#{n} {lab}".strip() if n else c
+                for n, lab, c in zip(
+                    history["snapshot"], history["label"], history["cell"], strict=True
+                )
+            ]
+            sizes = None
+            if not self.tracker.rows:
+                sizes = plots.type_sizes_table(snap for _, snap in self.store)
+            display(plots.timeline_figure(history, sizes, top=min(args.top, 8)))
+        elif args.what == "diff":
+            if len(refs) not in (1, 2):
+                raise UsageError("%memsnap plot diff A [B]: one or two snapshots")
+            (na, a), (nb, b) = (
+                self._snapshot(refs[0]),
+                self._snapshot(refs[1] if len(refs) > 1 else "-1"),
+            )
+            title = f"Largest growth, snapshot {na} → {nb}"
+            display(plots.growth_figure(b.diff(a).types, top=args.top, title=title))
+        else:
+            if len(refs) > 1:
+                raise UsageError("%memsnap plot types [N]: at most one snapshot")
+            number, snap = self._snapshot(refs[0] if refs else "-1")
+            title = f"Largest types in snapshot {number}"
+            display(plots.types_figure(snap.types, top=args.top, title=title))
 
     def _cmd_auto(self, args: argparse.Namespace) -> None:
         if args.state == "off":

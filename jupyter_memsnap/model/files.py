@@ -70,6 +70,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import zipfile
 from collections.abc import Iterable
 from typing import Any, NoReturn, TypeGuard
@@ -345,8 +346,11 @@ def newest_snapshot_file(directory: str | os.PathLike[str]) -> str:
 
 
 def _load(path: str) -> Snapshot:
-    if os.path.isdir(path):
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
         raise SnapshotFileError(f"{path}: is a directory, not a snapshot file")
+    if not stat.S_ISREG(mode):
+        raise SnapshotFileError(f"{path}: not a regular file, not a snapshot file")
     with open(path, "rb") as f:
         head = f.read(30 + len(METADATA_MEMBER))
         if not head:
@@ -370,6 +374,8 @@ def _what(head: bytes) -> str:
         return "a numpy .npy file"
     if head.startswith(b"%PDF"):
         return "a PDF document"
+    if b"\x00" in head:
+        return "unrecognised binary data"
     try:
         head.decode("utf-8")
     except UnicodeDecodeError:

@@ -144,10 +144,13 @@ class Explorer:
             value=snapshot,
             description="Snapshot",
             style=wide,
+            layout={"width": "400px"},
         )
-        self.baseline = widgets.Dropdown(description="Compare to", style=wide)
-        self.group = widgets.Dropdown(description="Group by", style=wide)
-        self.sort = widgets.Dropdown(description="Sort by", style=wide)
+        self.baseline = widgets.Dropdown(
+            description="Compare to", style=wide, layout={"width": "400px"}
+        )
+        self.group = widgets.Dropdown(description="Group by", style=wide, layout={"width": "240px"})
+        self.sort = widgets.Dropdown(description="Sort by", style=wide, layout={"width": "260px"})
         self.order = widgets.ToggleButtons(
             options=[("▼ descending", "descending"), ("▲ ascending", "ascending")],
             value="descending",
@@ -158,16 +161,19 @@ class Explorer:
             description="Filter",
             continuous_update=True,
             style=wide,
+            layout={"width": "400px"},
         )
         self.mine = widgets.Checkbox(
             description="Just my code",
             indent=False,
             tooltip="only what your variables reach (or cells created)",
+            layout={"width": "auto", "margin": "0 1em"},
         )
         self.collapse = widgets.Checkbox(
             description="Collapse small",
             indent=False,
             tooltip="hide rows under 0.5 % of the total",
+            layout={"width": "auto", "margin": "0 1em"},
         )
         self.table = widgets.HTML()
         self.status = widgets.HTML()
@@ -178,13 +184,20 @@ class Explorer:
             value=page_size,
             description="Rows per page",
             style=wide,
+            layout={"width": "160px"},
         )
         self.row = widgets.Dropdown(
-            description="Details of", options=[("(pick a row)", NO_ROW)], style=wide
+            description="Details of",
+            options=[("(pick a row)", NO_ROW)],
+            style=wide,
+            layout={"width": "520px"},
         )
         self.instances_html = widgets.HTML()
         self.instance = widgets.Dropdown(
-            description="Paths to", options=[("(pick an object)", NO_ROW)], style=wide
+            description="Paths to",
+            options=[("(pick an object)", NO_ROW)],
+            style=wide,
+            layout={"width": "520px"},
         )
         self.paths_html = widgets.HTML()
         self.timeline_image = widgets.Image(format="png", layout={"max_width": "100%"})

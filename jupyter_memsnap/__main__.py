@@ -164,6 +164,15 @@ def _show(args: argparse.Namespace) -> str:
         f"RSS {human_bytes(snap.process.rss)}, taken {snap.taken_at:%Y-%m-%d %H:%M:%S}{cell}; "
         f"{top} of {len(df):,} by {args.by}"
     )
+    if os.path.isdir(args.file):
+        from .model.postmortem import read_marker
+
+        running = read_marker(args.file)
+        if running is not None and (snap.cell is None or running.cell > snap.cell):
+            title = (
+                f"The last cell started was In[{running.cell}] at "
+                f"{running.started:%H:%M:%S} and did not finish: {running.code}\n{title}"
+            )
     return _render(shown, title, args.format)
 
 

@@ -167,18 +167,32 @@ class CellTracker:
         self.births = BirthRegister()
         self.rows: list[CensusRow] = []
         self.auto = False
+        self.save_dir: str | None = None
         self.errors = 0
         self._registered = False
 
     def register(self) -> None:
         if not self._registered:
+            self.ip.events.register("pre_run_cell", self.pre_run_cell)
             self.ip.events.register("post_run_cell", self.post_run_cell)
             self._registered = True
 
     def unregister(self) -> None:
         if self._registered:
+            self.ip.events.unregister("pre_run_cell", self.pre_run_cell)
             self.ip.events.unregister("post_run_cell", self.post_run_cell)
             self._registered = False
+
+    def pre_run_cell(self, info: Any) -> None:
+        if self.auto and self.save_dir:
+            from ..model.postmortem import write_marker
+            from .namespace import current_cell
+
+            try:
+                write_marker(self.save_dir, current_cell(self.ip) or 0, info.raw_cell or "")
+            except OSError as e:
+                self.errors += 1
+                print(f"jupyter_memsnap: cannot write to {self.save_dir}: {e.strerror}")
 
     def post_run_cell(self, result: Any) -> None:
         self.cells.record(self.ip, result)
@@ -198,6 +212,8 @@ class CellTracker:
         start = time.perf_counter()
         heap = census(notebook_roots(self.ip), exclude=(self,))
         self.births.update(heap, cell)
+        if self.save_dir:
+            self._save(heap, cell)
         row = CensusRow(
             cell=cell,
             taken_at=dt.datetime.now(),
@@ -211,6 +227,24 @@ class CellTracker:
         del self.rows[: -self.MAX_ROWS]
         return row
 
+    def _save(self, heap: RawHeap, cell: int) -> None:
+        """Keep this census on disk (one file, replaced atomically) for a post-mortem."""
+        from ..model.postmortem import LATEST
+        from ..model.snapshot import ProcessMemory, Snapshot
+
+        rss = int(psutil.Process().memory_info().rss)
+        born = np.empty(len(heap.order), dtype=np.int32)
+        born[heap.order] = self.births.born
+        snap = Snapshot.from_raw(
+            heap,
+            ProcessMemory(rss=rss, uss=None, traced=None, traced_peak=None),
+            label=f"census after In[{cell}]",
+            cell=cell,
+            born=born,
+        )
+        assert self.save_dir is not None
+        snap.save(os.path.join(self.save_dir, LATEST))
+
     def start(self, cell: int) -> CensusRow:
         """Auto mode on: the first census marks everything alive now as 'before tracking'."""
         self.auto = True
@@ -219,6 +253,7 @@ class CellTracker:
 
     def stop(self) -> None:
         self.auto = False
+        self.save_dir = None
         self.births = BirthRegister()
 
     def born(self, heap: RawHeap) -> np.ndarray | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import tracemalloc
 from typing import Any
@@ -15,6 +16,7 @@ from IPython.display import display
 
 from ..api import take
 from ..model.diff import SnapshotDiff
+from ..model.files import SnapshotFileError
 from ..model.snapshot import Snapshot
 from ..model.store import SnapshotError, SnapshotStore
 from ..views.format import Table, human_bytes
@@ -79,8 +81,14 @@ def build_parser() -> MagicArgumentParser:
     )
     plot_p.add_argument("snapshots", nargs="*", help="diff: A [B]; types: [N]")
     plot_p.add_argument("--top", type=_positive_int, default=15, help="types to draw")
+    save_p = sub.add_parser("save", help="write a snapshot to a file", add_help=False)
+    save_p.add_argument("snapshot", help="number, label or -1")
+    save_p.add_argument("path", help="file to write (replaced atomically)")
+    load_p = sub.add_parser("load", help="read a snapshot file into the list", add_help=False)
+    load_p.add_argument("path", help="a file written by %%memsnap save")
     auto_p = sub.add_parser("auto", help="a census after every cell (cells of birth)")
     auto_p.add_argument("state", choices=("on", "off"))
+    auto_p.add_argument("--save", metavar="DIR", default=None, help="keep the latest on disk")
     trace_p = sub.add_parser("trace", help="record allocation sites with tracemalloc")
     trace_p.add_argument("state", choices=("on", "off"))
     trace_p.add_argument("--frames", type=_positive_int, default=10, help="frames per trace")
@@ -142,7 +150,8 @@ class MemsnapMagics(Magics):
         %memsnap why EXPR | --type NAME [--top K]  what keeps it alive, and the fix
         %memsnap release                           drop IPython's hidden references
         %memsnap plot [timeline | diff A [B] | types [N]] [--top K]   charts
-        %memsnap auto on|off                       a census after every cell
+        %memsnap save N PATH | load PATH           snapshot files (python -m jupyter_memsnap)
+        %memsnap auto on [--save DIR]|off          a census after every cell
         %memsnap trace on [--frames N]|off         allocation sites (tracemalloc)
         %memsnap clear                             forget every snapshot
         %%memsnap [-l LABEL] [-q] [--top K]        what one cell left behind, and its peak
@@ -203,15 +212,40 @@ class MemsnapMagics(Magics):
             title = f"Largest types in snapshot {number}"
             display(plots.types_figure(snap.types, top=args.top, title=title))
 
+    def _cmd_save(self, args: argparse.Namespace) -> None:
+        number, snap = self._snapshot(args.snapshot)
+        try:
+            snap.save(args.path)
+        except SnapshotFileError as e:
+            raise UsageError(str(e)) from None
+        print(f"Saved snapshot {number} to {args.path} ({os.path.getsize(args.path):,} bytes).")
+
+    def _cmd_load(self, args: argparse.Namespace) -> None:
+        try:
+            snap = Snapshot.load(args.path)
+        except SnapshotFileError as e:
+            raise UsageError(str(e)) from None
+        number = self.store.add(snap)
+        print(f"Loaded {args.path} as snapshot {number}: {snap!r}")
+
     def _cmd_auto(self, args: argparse.Namespace) -> None:
         if args.state == "off":
+            if args.save:
+                raise UsageError("--save goes with 'auto on'")
             self.tracker.stop()
             print("Per-cell census off.")
             return
+        if args.save:
+            try:
+                os.makedirs(args.save, exist_ok=True)
+            except OSError as e:
+                raise UsageError(f"cannot use {args.save!r} for --save: {e.strerror}") from None
+        self.tracker.save_dir = args.save
         row = self.tracker.start(current_cell(self.shell) or 0)
+        where = f"; the latest is kept in {args.save}" if args.save else ""
         print(
             f"Per-cell census on: after every cell ({row.objects:,} objects now, census took "
-            f"{row.seconds:.2f} s). Objects alive now count as 'before tracking'."
+            f"{row.seconds:.2f} s){where}. Objects alive now count as 'before tracking'."
         )
 
     def _cmd_trace(self, args: argparse.Namespace) -> None:

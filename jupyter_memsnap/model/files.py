@@ -45,19 +45,22 @@ Guarantees
   synced where the platform allows). A crash or an error mid-write leaves the old file (or
   none) under the real name and removes the temporary file.
 
-Why this container (measured with ``benchmarks/bench_files.py`` on ``take()`` of the
-synthetic data-notebook heap of ``benchmarks/heap_builder.py``, 2 cores, see the report)
--------------------------------------------------------------------------------------------
-- ``np.savez`` of the raw columns: ~38 bytes/object, fast, but within sight of the 48 B
-  budget as soon as a heap has more references per object.
-- ``np.savez_compressed`` (zlib level 6): ~5 bytes/object here but ~5 s to save one million
-  objects; zlib level 1 still ~0.8 s per million: the 1 s budget at 3 M objects is out of
-  reach with the compressors available (zstd/lz4 are not installed; pyarrow is not a
-  dependency and would not beat this without compression either).
-- the packed columns above in an uncompressed npz: ~19 bytes/object, with save and load
-  well under 1 s at 3 M objects; a hand-made container was no faster in a way that matters
-  (it saves ~0.05 s per million objects on load) and would lose ``np.load``/``unzip``
-  compatibility and zip's per-member CRC.
+Why this container (``benchmarks/bench_files.py``: ``take()`` of the synthetic
+data-notebook heap of ``benchmarks/heap_builder.py``, 1.1 M and 3.1 M objects, 2 cores)
+-------------------------------------------------------------------------------------
+- ``np.savez`` of the raw columns: 37.7 bytes/object (1.4 references per object), saves in
+  ~0.15 s per million objects, but it is 32 bytes plus 4 per reference: at 4 references
+  per object (a small script heap with a few lists measured 3.9) it is at the 48 B budget.
+- ``np.savez_compressed`` (zlib level 6): 5.4 bytes/object but 4-6 s to save one million
+  objects. The packed columns with zlib level 1: 3.9 bytes/object, 0.5-0.6 s per million,
+  0.7-1.4 s at 3 M: no margin left in the 1 s budget, and these heaps are unusually regular
+  (real ones compress less). zstd/lz4 are not installed; pyarrow is not a dependency and
+  would only be another container for the same arrays.
+- the packed columns above in an uncompressed npz (this format): 14-15 bytes/object on that
+  heap, 20.6 on a module-only interpreter heap; save 0.3-0.6 s and load 0.2-0.6 s at 3.1 M
+  objects on a busy machine, validation included. A hand-made container read the same
+  bytes ~0.05 s per million objects faster, not worth losing ``np.load``/``unzip``
+  compatibility and zip's per-member CRC-32.
 """
 
 from __future__ import annotations
@@ -306,14 +309,16 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
         raise
     except MemoryError:
         raise SnapshotFileError(f"{name}: not enough memory to load this snapshot") from None
-    except OSError as e:
-        raise SnapshotFileError(f"{name}: cannot read: {_reason(e)}") from e
+    except OSError as e:  # the file opened, then reading it failed
+        raise SnapshotFileError(f"{name}: truncated, corrupted or unreadable ({_reason(e)})") from e
     except Exception as e:  # untrusted input: whatever the parsers raise is a bad file
         raise SnapshotFileError(f"{name}: corrupted snapshot file ({type(e).__name__}: {e})") from e
 
 
 def is_snapshot_file(path: str | os.PathLike[str]) -> bool:
     """Whether the file starts like a snapshot file (a cheap test of its first 42 bytes)."""
+    if not os.path.isfile(path):
+        return False
     try:
         with open(path, "rb") as f:
             head = f.read(30 + len(METADATA_MEMBER))
@@ -346,12 +351,16 @@ def newest_snapshot_file(directory: str | os.PathLike[str]) -> str:
 
 
 def _load(path: str) -> Snapshot:
-    mode = os.stat(path).st_mode
-    if stat.S_ISDIR(mode):
-        raise SnapshotFileError(f"{path}: is a directory, not a snapshot file")
-    if not stat.S_ISREG(mode):
-        raise SnapshotFileError(f"{path}: not a regular file, not a snapshot file")
-    with open(path, "rb") as f:
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise SnapshotFileError(f"{path}: is a directory, not a snapshot file")
+        if not stat.S_ISREG(mode):
+            raise SnapshotFileError(f"{path}: not a regular file, not a snapshot file")
+        f = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError as e:
+        raise SnapshotFileError(f"{path}: cannot read: {_reason(e)}") from e
+    with f:
         head = f.read(30 + len(METADATA_MEMBER))
         if not head:
             raise SnapshotFileError(f"{path}: empty file, not a snapshot")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -307,6 +308,19 @@ class Snapshot:
     def modules(self) -> pd.DataFrame:
         """One row per module that defines the types: count, size, share."""
         return self._view("modules_table")
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write to a file (versioned, columnar, atomic: a crash never leaves half a file)."""
+        from .files import save_snapshot
+
+        save_snapshot(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Snapshot:
+        """Read a file written by :meth:`save`; SnapshotFileError (one line) if it is bad."""
+        from .files import load_snapshot
+
+        return load_snapshot(path)
 
     def diff(self, before: Snapshot) -> SnapshotDiff:
         """What changed from ``before`` to this snapshot (``b.diff(a)``)."""

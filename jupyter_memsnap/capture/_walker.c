@@ -192,6 +192,8 @@ typedef struct {
     Vec barriers;       /* PyObject* (borrowed: alive through their holders) */
     Vec machinery;      /* PyObject* (borrowed), objects marked MARK_MACHINERY */
     Vec batch;          /* PyObject* (borrowed): referents of the object being visited */
+    Vec batch2;         /* the other half of the double buffer used by drain() */
+    Vec *collect;       /* where collect_ref puts referents */
     PtrMap type_map;    /* type -> index into types */
     Vec types;          /* TypeInfo */
     PyTypeObject **excluded_types;
@@ -255,16 +257,21 @@ static int lookup_or_add(Walk *w, PyObject *o, uint32_t *out) {
 
 /* Referents are first collected, then looked up together with their slots prefetched. */
 static int collect_ref(PyObject *o, void *arg) {
-    return vec_push_ptr(&((Walk *)arg)->batch, o);
+    return vec_push_ptr(((Walk *)arg)->collect, o);
 }
 
-static int flush_batch(Walk *w) {
-    PyObject **refs = (PyObject **)w->batch.data;
-    size_t n = w->batch.len;
-    w->batch.len = 0;
+static void prefetch_batch(Walk *w, const Vec *b) {
+    PyObject **refs = (PyObject **)b->data;
+    for (size_t i = 0; i < b->len; i++) ptrmap_prefetch(&w->seen, (uintptr_t)refs[i]);
+}
+
+/* Look up (or record) every referent collected in b, appending the edges. */
+static int flush_batch(Walk *w, Vec *b) {
+    PyObject **refs = (PyObject **)b->data;
+    size_t n = b->len;
+    b->len = 0;
     while ((w->seen.len + n + 1) * 10 >= w->seen.cap * 7)
         if (ptrmap_grow(&w->seen) < 0) return -1;
-    for (size_t i = 0; i < n; i++) ptrmap_prefetch(&w->seen, (uintptr_t)refs[i]);
     for (size_t i = 0; i < n; i++) {
         uint32_t idx;
         if (lookup_or_add(w, refs[i], &idx) < 0) return -1;
@@ -322,13 +329,20 @@ static int visit_hidden(Walk *w, PyObject *o, int is_ndarray) {
     return 0;
 }
 
-static int visit_all(Walk *w, PyObject *o, int is_ndarray) {
+/* Collect o's referents (tp_traverse and the hidden edges) into `into`. */
+static int collect_all(Walk *w, PyObject *o, int is_ndarray, Vec *into) {
     PyTypeObject *tp = Py_TYPE(o);
+    w->collect = into;
     if (PyObject_IS_GC(o) && tp->tp_traverse) {
         if (tp->tp_traverse(o, collect_ref, w) < 0) return -1;
     }
-    if (visit_hidden(w, o, is_ndarray) < 0) return -1;
-    return flush_batch(w);
+    return visit_hidden(w, o, is_ndarray);
+}
+
+static int visit_all(Walk *w, PyObject *o, int is_ndarray) {
+    if (collect_all(w, o, is_ndarray, &w->batch) < 0) return -1;
+    prefetch_batch(w, &w->batch);
+    return flush_batch(w, &w->batch);
 }
 
 /* ---------------------------------------------------------------- sizes */
@@ -449,22 +463,46 @@ static int record_native(Walk *w, uint32_t idx, PyObject *o, int64_t size) {
     return 0;
 }
 
-/* Process every recorded object not yet processed: its type and its edges. */
+/* Process every recorded object not yet processed: its type and its edges.  Double
+   buffered: object i's referents are collected (and their table slots prefetched) before
+   object i-1's are looked up, so the lookups' cache misses overlap with the traversal. */
 static int drain(Walk *w) {
-    for (size_t i = w->offsets.len - 1; i < w->objs.len; i++) {
-        PyObject *o = VEC_AT(w->objs, PyObject *, i);
-        if (i + 8 < w->objs.len) __builtin_prefetch(VEC_AT(w->objs, PyObject *, i + 8));
-        uint32_t tidx;
-        if (type_info(w, Py_TYPE(o), &tidx) < 0) return -1;
-        if (vec_reserve(&w->otype, i + 1) < 0) return -1;
-        VEC_AT(w->otype, uint32_t, i) = tidx;
-        w->otype.len = i + 1;
-        if (visit_all(w, o, VEC_AT(w->types, TypeInfo, tidx).is_ndarray) < 0) return -1;
-        if (vec_reserve(&w->offsets, i + 2) < 0) return -1;
-        VEC_AT(w->offsets, int64_t, i + 1) = (int64_t)w->targets.len;
-        w->offsets.len = i + 2;
+    Vec *pending = &w->batch, *next = &w->batch2;
+    size_t i = w->offsets.len - 1; /* the next object to traverse */
+    int has_pending = 0;           /* `pending` holds object i-1's referents */
+    for (;;) {
+        if (i < w->objs.len) {
+            PyObject *o = VEC_AT(w->objs, PyObject *, i);
+            if (i + 8 < w->objs.len) __builtin_prefetch(VEC_AT(w->objs, PyObject *, i + 8));
+            uint32_t tidx;
+            if (type_info(w, Py_TYPE(o), &tidx) < 0) return -1;
+            if (vec_reserve(&w->otype, i + 1) < 0) return -1;
+            VEC_AT(w->otype, uint32_t, i) = tidx;
+            w->otype.len = i + 1;
+            if (collect_all(w, o, VEC_AT(w->types, TypeInfo, tidx).is_ndarray, next) < 0)
+                return -1;
+            prefetch_batch(w, next);
+        }
+        else if (!has_pending) {
+            return 0;
+        }
+        if (has_pending) {
+            if (flush_batch(w, pending) < 0) return -1;
+            if (vec_reserve(&w->offsets, i + 1) < 0) return -1;
+            VEC_AT(w->offsets, int64_t, i) = (int64_t)w->targets.len;
+            w->offsets.len = i + 1;
+        }
+        if (i < w->otype.len) {
+            Vec *t = pending;
+            pending = next;
+            next = t;
+            has_pending = 1;
+            i++;
+        }
+        else {
+            has_pending = 0;
+        }
     }
-    return 0;
 }
 
 /* Allocation site of every object (tracemalloc's traceback, interned to an index). */
@@ -545,8 +583,9 @@ static int mark_machinery(Walk *w) {
 
 /* ---------------------------------------------------------------- sort by address */
 
-/* LSD radix sort of addresses (8-byte aligned) with their original indices, 11 bits a pass;
-   a pass where every key has the same digit is skipped. */
+/* LSD radix sort of addresses (8-byte aligned) with their original indices, 11 bits a pass,
+   ping-ponging between the arrays and the scratch space; a pass where every key has the
+   same digit is skipped. */
 static void radix_sort(uint64_t *keys, uint32_t *vals, uint64_t *tk, uint32_t *tv, size_t n) {
     if (n < 2) return;
     uint64_t lo = UINT64_MAX, hi = 0;
@@ -556,23 +595,31 @@ static void radix_sort(uint64_t *keys, uint32_t *vals, uint64_t *tk, uint32_t *t
     }
     uint64_t span = (hi - lo) >> 3;
     static size_t count[2049];
+    uint64_t *sk = keys, *dk = tk;
+    uint32_t *sv = vals, *dv = tv;
     for (int shift = 0; shift < 64 && (span >> shift); shift += 11) {
         memset(count, 0, sizeof(count));
-        for (size_t i = 0; i < n; i++) count[((((keys[i] - lo) >> 3) >> shift) & 2047) + 1]++;
+        for (size_t i = 0; i < n; i++) count[((((sk[i] - lo) >> 3) >> shift) & 2047) + 1]++;
         int trivial = 0;
         for (size_t b = 1; b <= 2048; b++)
             if (count[b] == n) trivial = 1;
         if (trivial) continue;
         for (size_t b = 0; b < 2048; b++) count[b + 1] += count[b];
         for (size_t i = 0; i < n; i++) {
-            size_t dst = count[(((keys[i] - lo) >> 3) >> shift) & 2047]++;
-            tk[dst] = keys[i];
-            tv[dst] = vals[i];
+            size_t dst = count[(((sk[i] - lo) >> 3) >> shift) & 2047]++;
+            dk[dst] = sk[i];
+            dv[dst] = sv[i];
         }
-        uint64_t *sk = keys;
-        uint32_t *sv = vals;
-        memcpy(sk, tk, n * sizeof(uint64_t));
-        memcpy(sv, tv, n * sizeof(uint32_t));
+        uint64_t *t64 = sk;
+        uint32_t *t32 = sv;
+        sk = dk;
+        sv = dv;
+        dk = t64;
+        dv = t32;
+    }
+    if (sk != keys) {
+        memcpy(keys, sk, n * sizeof(uint64_t));
+        memcpy(vals, sv, n * sizeof(uint32_t));
     }
 }
 
@@ -650,7 +697,7 @@ static void walk_free(Walk *w) {
         Py_XDECREF(ti->sizeof_fn);
     }
     Vec *vecs[] = {&w->objs, &w->otype, &w->osize, &w->offsets, &w->targets, &w->native_idx,
-                   &w->native_bytes, &w->barriers, &w->machinery, &w->batch, &w->types};
+                   &w->native_bytes, &w->barriers, &w->machinery, &w->batch, &w->batch2, &w->types};
     for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) PyMem_RawFree(vecs[i]->data);
     ptrmap_free(&w->seen);
     ptrmap_free(&w->type_map);
@@ -689,7 +736,8 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     }
     Walk w;
     memset(&w, 0, sizeof(w));
-    w.objs.item = w.barriers.item = w.machinery.item = w.batch.item = sizeof(PyObject *);
+    w.objs.item = w.barriers.item = w.machinery.item = w.batch.item = w.batch2.item =
+        sizeof(PyObject *);
     w.otype.item = w.targets.item = w.native_idx.item = sizeof(uint32_t);
     w.osize.item = w.offsets.item = w.native_bytes.item = sizeof(int64_t);
     w.types.item = sizeof(TypeInfo);

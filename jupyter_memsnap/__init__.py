@@ -43,5 +43,7 @@ def unload_ipython_extension(ip: Any) -> None:
     instance = manager.registry.pop("MemsnapMagics", None)
     if instance is not None:
         instance.close()
+        if instance in getattr(ip, "configurables", []):
+            ip.configurables.remove(instance)
     for kind in ("line", "cell"):
         manager.magics[kind].pop("memsnap", None)

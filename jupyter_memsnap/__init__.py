@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Snapshot", "load_ipython_extension", "take", "unload_ipython_extension"]
+__all__ = ["Snapshot", "browse", "load_ipython_extension", "take", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
     from .model.snapshot import Snapshot
+    from .ui.explorer import Explorer
 
 
 def take(*args: Any, **kwargs: Any) -> Snapshot:
@@ -20,6 +21,14 @@ def take(*args: Any, **kwargs: Any) -> Snapshot:
     from .api import take as _take
 
     return _take(*args, **kwargs)
+
+
+def browse(*args: Any, **kwargs: Any) -> Explorer:
+    """The snapshot explorer (ipywidgets) over this session's snapshots, or over
+    ``snapshots=[(1, snap1), (2, snap2)]`` (see :func:`jupyter_memsnap.ui.browse`)."""
+    from .ui import browse as _browse
+
+    return _browse(*args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -27,6 +27,14 @@ MACHINERY_TYPES: tuple[type, ...] = (
 """Instances of these, and what only they reach, never appear in a snapshot."""
 
 
+def machinery_types() -> tuple[type, ...]:
+    """MACHINERY_TYPES, and the explorer once its module is imported (never imported here:
+    it imports ipywidgets). Without it, an explorer's cached tables (tens of MB on a large
+    heap) would show up in every later snapshot."""
+    explorer = sys.modules.get("jupyter_memsnap.ui.explorer")
+    return MACHINERY_TYPES + ((explorer.Explorer,) if explorer is not None else ())
+
+
 def script_roots() -> list[NamedRoot]:
     """Outside IPython the user's variables are the public globals of ``__main__``."""
     main = sys.modules.get("__main__")
@@ -80,7 +88,7 @@ def take(
     raw = capture(
         roots,
         exclude_objects=exclude,
-        exclude_types=MACHINERY_TYPES,
+        exclude_types=machinery_types(),
         collect=False,
         engine=engine,
         sites=True,
@@ -107,7 +115,7 @@ def census(
     return capture(
         roots,
         exclude_objects=exclude,
-        exclude_types=MACHINERY_TYPES,
+        exclude_types=machinery_types(),
         collect=collect,
         engine=engine,
         edges=False,

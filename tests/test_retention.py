@@ -11,7 +11,6 @@ from conftest import run
 from IPython.utils.capture import capture_output
 
 import jupyter_memsnap
-from jupyter_memsnap.model import graph
 from jupyter_memsnap.model.retention import compute_retention
 
 MB = 1_000_000
@@ -126,7 +125,6 @@ def test_type_inclusive_sizes_count_nothing_twice() -> None:
     retention = compute_retention(snap)
     inclusive = retention.type_inclusive(snap)
     assert (inclusive <= retention.object_retained().sum()).all()
-    assert graph.HAVE_COMPILED or True
 
 
 def test_paths_to_root_dataframe_and_neighbours() -> None:

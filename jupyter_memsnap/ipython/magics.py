@@ -65,6 +65,15 @@ def build_parser() -> MagicArgumentParser:
     diff_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
     diff_p.add_argument("--filter", default=None, help="case-insensitive regex on names")
     diff_p.add_argument("-o", "--output", action="store_true", help="return the SnapshotDiff")
+    browse_p = sub.add_parser(
+        "browse",
+        help="explore snapshots in a widget (filter, sort, diff, drill down)",
+        add_help=False,
+    )
+    browse_p.add_argument("a", nargs="?", default=None, help="snapshot to show (default: latest)")
+    browse_p.add_argument("b", nargs="?", default=None, help="with B: B compared to A")
+    browse_p.add_argument("--by", default="type", help="group rows by (type, variable, object…)")
+    browse_p.add_argument("--top", type=_positive_int, default=20, help="rows per page")
     vars_p = sub.add_parser("vars", help="which variable holds the memory", add_help=False)
     vars_p.add_argument("snapshot", nargs="?", default=None, help="default: a fresh snapshot")
     vars_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
@@ -146,6 +155,7 @@ class MemsnapMagics(Magics):
         %memsnap list                              one row per snapshot, with changes
         %memsnap show [N] [--by type|variable|module|holder] [--top K] [--filter PATTERN] [-o]
         %memsnap diff A [B] [--by type|variable|module] [--top K] [--filter PATTERN] [-o]
+        %memsnap browse [A [B]] [--by G] [--top K] explorer widget (B compared to A)
         %memsnap vars [N] [--top K]                which variable holds the memory
         %memsnap why EXPR | --type NAME [--top K]  what keeps it alive, and the fix
         %memsnap release                           drop IPython's hidden references
@@ -344,6 +354,23 @@ class MemsnapMagics(Magics):
         )
         display(Table(shown, title))
         return diff if args.output else None
+
+    def _cmd_browse(self, args: argparse.Namespace) -> None:
+        if not len(self.store):
+            print("No snapshots yet: take one with %memsnap take")
+            return
+        from ..ui.explorer import Explorer
+
+        if args.b is None:
+            snapshot = None if args.a is None else self._snapshot(args.a)[0]
+            baseline = None
+        else:
+            baseline, snapshot = self._snapshot(args.a)[0], self._snapshot(args.b)[0]
+        try:
+            explorer = Explorer(self.store, snapshot, baseline, group=args.by, page_size=args.top)
+        except ValueError as e:
+            raise UsageError(f"%memsnap browse: {e}") from None
+        display(explorer)
 
     def _cmd_vars(self, args: argparse.Namespace) -> None:
         if args.snapshot is None:

@@ -151,7 +151,8 @@ def reach_mask(
         if not total:
             break
         starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-        nxt = np.unique(targets[starts + np.arange(total)])
+        nxt = np.sort(targets[starts + np.arange(total)])
+        nxt = nxt[np.concatenate(([True], nxt[1:] != nxt[:-1]))] if nxt.size else nxt
         nxt = nxt[~seen[nxt] & ~stop[nxt]]
         seen[nxt] = True
         frontier = nxt.astype(np.int64)

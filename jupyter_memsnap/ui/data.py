@@ -40,7 +40,7 @@ import pandas as pd
 from ..model.diff import SnapshotDiff
 from ..model.snapshot import Snapshot
 from ..views import select, tables
-from ..views.paths import rows_frame, rows_of_type, why_frame
+from ..views.paths import rows_frame, why_frame
 
 OBJECT_GROUPS = ("object",)
 """One row per object of a snapshot (not a grouping of :mod:`views.select`)."""
@@ -67,17 +67,43 @@ class Query:
     sort: str = ""
     ascending: bool = False
 
+    @property
+    def is_diff(self) -> bool:
+        return self.baseline is not None and self.baseline != self.snapshot
+
+    @property
+    def per_object(self) -> bool:
+        return self.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS)
+
 
 @dataclass(frozen=True)
 class Selection:
-    """Every row a query shows, sorted, numeric (formatting happens when rendering)."""
+    """Every row a query shows, numeric (formatting happens when rendering). ``rows`` are
+    in the table's own order (index: the base table's); a sort is kept as ``order``, the
+    positions in sorted order, so that sorting a million-row table copies no column and a
+    page is ``rows.iloc[order[start:stop]]``."""
 
-    frame: pd.DataFrame
+    rows: pd.DataFrame
     total_rows: int  # rows of the grouping before filter, "just my code" and collapse
     measure: str | None  # the column "collapse small" compares (size, size_diff …)
     hidden_small: int = 0  # rows "collapse small" hid
     hidden_bytes: int = 0  # and what they add up to (absolute values)
     literal: bool = False  # the filter was not a valid regex: it matched as plain text
+    order: np.ndarray | None = None  # positions into ``rows`` when sorted
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def page(self, start: int, stop: int) -> pd.DataFrame:
+        """Rows ``start`` to ``stop`` (exclusive) in sorted order."""
+        if self.order is None:
+            return self.rows.iloc[start:stop]
+        return self.rows.iloc[self.order[start:stop]]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every row, sorted (a copy when sorted: for tests and users, not for rendering)."""
+        return self.rows if self.order is None else self.rows.iloc[self.order]
 
 
 class _Lru:
@@ -109,7 +135,7 @@ def reach_from(
     when flagged in ``stop``); other rows flagged in ``stop`` are neither included nor
     expanded. Breadth-first, one numpy step per level."""
     seen = np.zeros(len(offsets) - 1, dtype=bool)
-    frontier = np.unique(np.asarray(starts, dtype=np.int64))
+    frontier = _distinct(np.asarray(starts, dtype=np.int64))
     seen[frontier] = True
     while frontier.size:
         lo = offsets[frontier]
@@ -119,10 +145,22 @@ def reach_from(
             break
         index = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
         nxt = targets[index]
-        nxt = np.unique(nxt[~seen[nxt] & ~stop[nxt]])
+        nxt = _distinct(nxt[~seen[nxt] & ~stop[nxt]].astype(np.int64))
         seen[nxt] = True
-        frontier = nxt.astype(np.int64)
+        frontier = nxt
     return seen
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. Sorting and comparing neighbours: numpy >= 2.3's
+    ``np.unique`` hashes instead, several times slower on millions of row numbers."""
+    if values.size < 2:
+        return values
+    values = np.sort(values)
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def mine_mask(snap: Snapshot) -> np.ndarray:
@@ -141,9 +179,16 @@ def mine_mask(snap: Snapshot) -> np.ndarray:
     return mask
 
 
-def type_name(module: str, qualname: str) -> str:
-    """``qualname`` for builtins, ``module.qualname`` otherwise (as ``rows_of_type`` takes)."""
-    return qualname if module == "builtins" else f"{module}.{qualname}"
+def _rows_of(snap: Snapshot, group: str, record: pd.Series) -> np.ndarray:
+    """Rows of the objects behind a ``type`` row (that module and qualname: every class of
+    that name after a redefinition) or a ``module`` row (every type the module defines)."""
+    t = snap.type_table
+    if group == "type":
+        key = (str(record["module"]), str(record["type"]))
+        codes = [i for i in range(len(t)) if (t.module[i], t.qualname[i]) == key]
+    else:
+        codes = [i for i in range(len(t)) if t.module[i] == record["module"]]
+    return np.flatnonzero(np.isin(snap.type_index, codes))
 
 
 def _largest(snap: Snapshot, rows: np.ndarray, top: int) -> list[int]:
@@ -169,10 +214,11 @@ class ExplorerData:
         self._diffs: dict[tuple[int, int], SnapshotDiff] = {}
         self._mine: dict[int, np.ndarray] = {}
         self._mine_codes: dict[int, np.ndarray] = {}
+        # Per-object tables have a row per object: few of them are kept.
         self._base: _Lru = _Lru(8)
-        self._objects: _Lru = _Lru(4)
-        self._selected: _Lru = _Lru(6)
-        self._sorted: _Lru = _Lru(6)
+        self._objects: _Lru = _Lru(2)
+        self._selected: _Lru = _Lru(4)
+        self._sorted: _Lru = _Lru(4)
 
     @property
     def numbers(self) -> list[int]:
@@ -231,7 +277,7 @@ class ExplorerData:
     def base(self, q: Query) -> pd.DataFrame:
         """The whole table of the query's grouping, in its own order (not a copy: the
         caller must not modify it)."""
-        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+        if q.per_object:
             return self._object_table(q).frame
         return self._base.get(
             (q.snapshot, q.baseline, q.group),
@@ -254,7 +300,9 @@ class ExplorerData:
     def _mine_type_names(self, q: Query) -> set[tuple[str, str]]:
         """(module, qualname) of types with objects of mine, in either snapshot of a diff."""
         names: set[tuple[str, str]] = set()
-        numbers = [q.snapshot] if q.baseline in (None, q.snapshot) else [q.snapshot, q.baseline]
+        numbers = [q.snapshot]
+        if q.is_diff and q.baseline is not None:
+            numbers.append(q.baseline)
         for n in numbers:
             t = self.snapshots[n].type_table
             names.update((t.module[c], t.qualname[c]) for c in self._mine_type_codes(n))
@@ -270,7 +318,7 @@ class ExplorerData:
                 return np.asarray(frame["module"].isin(modules), dtype=bool)
             pairs = zip(frame["module"], frame["type"], strict=True)
             return np.fromiter(((m, t) in names for m, t in pairs), dtype=bool, count=len(frame))
-        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+        if q.per_object:
             objects = self._object_table(q)
             number = q.baseline if q.group == "freed" and q.baseline is not None else q.snapshot
             mask = self.mine(number)[objects.rows]
@@ -292,17 +340,16 @@ class ExplorerData:
     def _filtered(self, q: Query, pattern: str) -> pd.DataFrame:
         if not pattern:
             return self.base(q)
-        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+        if q.per_object:
             return self._filter_objects(q, pattern)
         return select.filtered(self.base(q), pattern, q.group)
 
     # ------------------------------------------------------------ selection
     def measure(self, q: Query, frame: pd.DataFrame) -> str | None:
         """The column "collapse small" compares: bytes, or their change in a diff."""
-        diff = q.baseline is not None and q.baseline != q.snapshot
-        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+        if q.per_object:
             candidates = ["size"]
-        elif diff:
+        elif q.is_diff:
             candidates = ["reachable_diff"] if q.group == "variable" else []
             candidates += ["size_diff", "retained_diff"]
         elif q.group == "variable":
@@ -315,7 +362,7 @@ class ExplorerData:
 
     def _total(self, q: Query, base: pd.DataFrame, measure: str) -> float:
         """What 0.5 % is of: the heap of a snapshot; for a diff, all the changes added up."""
-        if q.baseline is None or q.baseline == q.snapshot:
+        if not q.is_diff:
             return float(self.snapshots[q.snapshot].total_size)
         return float(np.abs(pd.to_numeric(base[measure], errors="coerce")).sum())
 
@@ -348,40 +395,42 @@ class ExplorerData:
 
         def compute() -> Selection:
             sel = self._unsorted(q)
-            if not q.sort or q.sort not in sel.frame.columns:
+            if not q.sort or q.sort not in sel.rows.columns:
                 return sel
-            frame = sel.frame.sort_values(
-                q.sort, ascending=q.ascending, kind="stable", na_position="last"
-            )
-            return replace(sel, frame=frame)
+            column = pd.Series(sel.rows[q.sort].array, copy=False)  # positions as index
+            ordered = column.sort_values(ascending=q.ascending, kind="stable", na_position="last")
+            return replace(sel, order=ordered.index.to_numpy())
 
         return self._sorted.get(q, compute)
 
     # ------------------------------------------------------------ drill-down
-    def instance_rows(self, q: Query, record: pd.Series, top: int = 10) -> tuple[int, list[int]]:
+    def instance_rows(
+        self, q: Query, record: pd.Series, top: int = 10
+    ) -> tuple[int, list[int], str]:
         """The snapshot number and its rows of the largest objects (by retained size) behind
-        one row of the view."""
-        diff = q.baseline is not None and q.baseline != q.snapshot
-        number = q.snapshot
-        if q.group == "freed" and q.baseline is not None:
-            number = q.baseline
+        one row of the view, and which objects they are ("", "new" or "freed"). In a diff a
+        type's or module's new objects come first (what grew); a type that is gone shows
+        its freed objects, in the baseline."""
+        number = q.baseline if q.group == "freed" and q.baseline is not None else q.snapshot
         snap = self.snapshots[number]
         rows: list[int] = []
-        if q.group in (*OBJECT_GROUPS, *DIFF_OBJECT_GROUPS):
+        which = q.group if q.group in DIFF_OBJECT_GROUPS else ""
+        if q.per_object:
             row = snap.row(int(record["id"]))
             rows = [row] if row >= 0 else []
-        elif q.group == "type":
-            name = type_name(str(record["module"]), str(record["type"]))
-            rows = rows_of_type(snap, name, top)
-            if not rows and diff and q.baseline is not None:  # a type that is gone: freed
-                number, snap = q.baseline, self.snapshots[q.baseline]
-                rows = rows_of_type(snap, name, top)
-        elif q.group == "module":
-            t = snap.type_table
-            codes = [i for i in range(len(t)) if t.module[i] == record["module"]]
-            rows = _largest(snap, np.flatnonzero(np.isin(snap.type_index, codes)), top)
+        elif q.group in ("type", "module"):
+            candidates = _rows_of(snap, q.group, record)
+            if q.is_diff and q.baseline is not None:
+                source = self.source(q.snapshot, q.baseline)
+                assert isinstance(source, SnapshotDiff)
+                new = np.intersect1d(candidates, source.new_rows, assume_unique=True)
+                candidates, which = (new, "new") if len(new) else (candidates, "")
+                if not len(candidates):  # all gone: the freed ones, in the baseline
+                    number, snap = q.baseline, self.snapshots[q.baseline]
+                    candidates, which = _rows_of(snap, q.group, record), "freed"
+            rows = _largest(snap, candidates, top)
         elif q.group == "variable":
-            for n in (q.snapshot, q.baseline) if diff else (q.snapshot,):
+            for n in (q.snapshot, q.baseline) if q.is_diff else (q.snapshot,):
                 if n is None:
                     continue
                 found = [
@@ -392,7 +441,6 @@ class ExplorerData:
                 if found:
                     number, rows = n, found[:1]
                     break
-            snap = self.snapshots[number]
         elif q.group == "holder":
             rows = [row for label, row in snap.retention.groups if label == record["held_by"]]
         elif q.group in ("cell", "site"):
@@ -400,7 +448,7 @@ class ExplorerData:
             labels = labeller(snap) if labeller is not None else None
             if labels is not None:
                 rows = _largest(snap, np.flatnonzero(labels == record[q.group]), top)
-        return number, rows
+        return number, rows, which
 
     def instances(self, number: int, rows: list[int]) -> pd.DataFrame:
         """id, type, module, size, retained of these objects, largest retained first."""

@@ -45,6 +45,7 @@ NONE = 0
 NO_ROW = -1
 """The row and instance pickers' value when nothing is picked."""
 PAGE_SIZES = (10, 20, 50, 100)
+_IMAGE_LAYOUT = {"max_width": "100%", "align_self": "flex-start"}  # native size, not stretched
 NAME_COLUMNS = {
     "type": ("type", "module"),
     "module": ("module",),
@@ -127,6 +128,9 @@ class Explorer:
             baseline = None
         if page_size < 1:
             raise ValueError(f"page_size must be positive, not {page_size}")
+        groups = self.data.groups(snapshot, baseline)
+        if group not in groups:
+            raise ValueError(f"cannot group by {group!r} here: choose from {', '.join(groups)}")
         self.top_instances = top_instances
         self.max_paths = max_paths
         self._page = 0
@@ -200,8 +204,8 @@ class Explorer:
             layout={"width": "520px"},
         )
         self.paths_html = widgets.HTML()
-        self.timeline_image = widgets.Image(format="png", layout={"max_width": "100%"})
-        self.bars_image = widgets.Image(format="png", layout={"max_width": "100%"})
+        self.timeline_image = widgets.Image(format="png", layout=_IMAGE_LAYOUT)
+        self.bars_image = widgets.Image(format="png", layout=_IMAGE_LAYOUT)
         self.plots_note = widgets.HTML()
 
         self._set_baseline_options(baseline)
@@ -283,8 +287,15 @@ class Explorer:
 
     @property
     def selection(self) -> Selection:
-        """Every row that passes the controls, sorted (all pages)."""
-        return self.data.selection(self.query)
+        """Every row that passes the controls, sorted (all pages); no rows, and ``error``
+        says why, when the grouping's data was not recorded."""
+        try:
+            sel = self.data.selection(self.query)
+        except (ValueError, KeyError) as e:  # e.g. cells or sites not recorded
+            self.error = str(e)
+            return Selection(pd.DataFrame(), 0, None)
+        self.error = ""
+        return sel
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -294,7 +305,7 @@ class Explorer:
     @property
     def rows(self) -> int:
         """How many rows pass the controls (on all pages)."""
-        return len(self.selection.frame)
+        return len(self.selection)
 
     @property
     def pages(self) -> int:
@@ -314,10 +325,10 @@ class Explorer:
         """Go ``step`` pages forward (negative: back); stops at the first and last page."""
         self.page = self._page + step
 
-    def _page_frame(self) -> pd.DataFrame:
+    def _page_frame(self, sel: Selection | None = None) -> pd.DataFrame:
         size = int(self.page_size.value)
         start = self._page * size
-        return self.selection.frame.iloc[start : start + size]
+        return (sel or self.selection).page(start, start + size)
 
     @property
     def view(self) -> pd.DataFrame:
@@ -422,14 +433,14 @@ class Explorer:
         """``rows 1–20 of 345 types (12 small hidden, 1.2 MB)``."""
         q = self.query
         what = GROUP_TITLES.get(q.group, q.group)
-        if not sel.frame.shape[0]:
+        if not len(sel):
             text = f"no {what} rows"
         else:
             size = int(self.page_size.value)
             first = self._page * size + 1
-            last = min(first + size - 1, len(sel.frame))
-            text = f"rows {first:,}–{last:,} of {len(sel.frame):,}"
-            if len(sel.frame) != sel.total_rows:
+            last = min(first + size - 1, len(sel))
+            text = f"rows {first:,}–{last:,} of {len(sel):,}"
+            if len(sel) != sel.total_rows:
                 text += f" (of {sel.total_rows:,} {what} rows)"
             else:
                 text += f" {what} rows"
@@ -466,15 +477,11 @@ class Explorer:
 
     def _render(self) -> None:
         q = self.query
-        self.error = ""
-        try:
-            sel = self.selection
-        except (ValueError, KeyError) as e:  # a grouping whose data was not recorded
-            self.error = str(e)
-            sel = Selection(pd.DataFrame(), 0, None)
+        sel = self.selection
         size = int(self.page_size.value)
-        self._page = min(self._page, max(0, -(-len(sel.frame) // size) - 1))
-        page = self._page_frame() if not self.error else sel.frame
+        pages = max(1, -(-len(sel) // size))
+        self._page = min(self._page, pages - 1)
+        page = self._page_frame(sel)
         first = self._page * size + 1
         self.summary.value = f"<b>{html.escape(self.summary_text())}</b>"
         if self.error:
@@ -483,7 +490,7 @@ class Explorer:
             self.table.value = html_table(page, sort=q.sort, ascending=q.ascending, first=first)
         self.status.value = f"<span class='memsnap-note'>{html.escape(self._describe(sel))}</span>"
         self.previous.disabled = self._page == 0
-        self.next.disabled = self._page >= self.pages - 1
+        self.next.disabled = self._page >= pages - 1
         names = [c for c in NAME_COLUMNS.get(q.group, ()) if c in page.columns]
         measure = sel.measure if sel.measure in page.columns else None
         options: list[tuple[str, int]] = [("(pick a row)", NO_ROW)]
@@ -509,7 +516,7 @@ class Explorer:
         if index != NO_ROW:
             page = self._page_frame()
             record = page.iloc[index]
-            number, rows = self.data.instance_rows(self.query, record, self.top_instances)
+            number, rows, which = self.data.instance_rows(self.query, record, self.top_instances)
             self._instance_snapshot = number
             self._instances = self.data.instances(number, rows)
             found = self._instances
@@ -521,7 +528,8 @@ class Explorer:
                 if k == 0:
                     pick = row
             title = (
-                f"Largest objects behind row {self._page * int(self.page_size.value) + index + 1}"
+                f"Largest {which + ' ' if which else ''}objects behind row "
+                f"{self._page * int(self.page_size.value) + index + 1}"
                 f" in snapshot {number} (by retained size)"
             )
             if len(self._instances):
@@ -581,7 +589,7 @@ class Explorer:
         """The summary and the rows on show as plain text (for terminals and front ends
         that cannot render widgets)."""
         q = self.query
-        sel = self.selection if not self.error else Selection(pd.DataFrame(), 0, None)
+        sel = self.selection
         how = [f"by {GROUP_TITLES.get(q.group, q.group)}"]
         if q.sort:
             how.append(f"sorted by {q.sort} {'ascending' if q.ascending else 'descending'}")
@@ -592,21 +600,22 @@ class Explorer:
         if q.collapse:
             how.append("small collapsed")
         size = int(self.page_size.value)
-        body = self.error or text_table(self._page_frame(), first=self._page * size + 1)
+        body = self.error or text_table(self._page_frame(sel), first=self._page * size + 1)
         return f"{self.summary_text()}\n{', '.join(how)}; {self._describe(sel)}\n{body}"
 
     def static_html(self) -> str:
         """The summary and the rows on show as a static HTML table (what a saved notebook
         shows where the widget cannot be rendered)."""
         q = self.query
+        sel = self.selection
         size = int(self.page_size.value)
-        table = self.error or html_table(
-            self._page_frame(), sort=q.sort, ascending=q.ascending, first=self._page * size + 1
+        table = html.escape(self.error) or html_table(
+            self._page_frame(sel), sort=q.sort, ascending=q.ascending, first=self._page * size + 1
         )
         return (
             f"{STYLE}<div class='memsnap-explorer memsnap-static'>"
             f"<p><b>{html.escape(self.summary_text())}</b></p>{table}"
-            f"<p class='memsnap-note'>{html.escape(self._describe(self.selection))}</p></div>"
+            f"<p class='memsnap-note'>{html.escape(self._describe(sel))}</p></div>"
         )
 
     def __repr__(self) -> str:

@@ -35,6 +35,7 @@ STYLE = f"""<style>
 .memsnap-explorer .memsnap-grid td.wrap {{ white-space: normal; max-width: 60em; }}
 .memsnap-explorer .memsnap-grid .up {{ color: {GROWTH_COLOR}; font-weight: 600; }}
 .memsnap-explorer .memsnap-grid .down {{ color: {SHRINK_COLOR}; font-weight: 600; }}
+.memsnap-explorer .memsnap-scroll {{ overflow-x: auto; max-width: 100%; }}
 .memsnap-explorer .memsnap-note {{ color: var(--jp-ui-font-color2, #666); }}
 </style>"""
 
@@ -115,8 +116,8 @@ def html_table(
             f"{html.escape(empty)}</td></tr>"
         )
     return (
-        f"<table class='{css_class}'><thead><tr>{''.join(head)}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f"<div class='memsnap-scroll'><table class='{css_class}'>"
+        f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 

@@ -58,7 +58,7 @@ def variables_diff(d: SnapshotDiff) -> pd.DataFrame:
     """name, type in each, size and reachable size in each and their change."""
     a = d.before.variables.set_index("name")
     b = d.after.variables.set_index("name")
-    df = a.join(b, how="outer", lsuffix="_a", rsuffix="_b").reset_index()
+    df = a.add_suffix("_a").join(b.add_suffix("_b"), how="outer").reset_index()
     for col in ("size", "reachable"):
         for side in ("a", "b"):
             df[f"{col}_{side}"] = df[f"{col}_{side}"].fillna(0).astype(np.int64)

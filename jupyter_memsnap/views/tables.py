@@ -224,9 +224,13 @@ def born_labels(snap: Snapshot) -> np.ndarray | None:
     """Each row's cell of birth as text, or None when cells were not tracked."""
     if snap.born is None:
         return None
-    cells, codes = np.unique(snap.born, return_inverse=True)
-    labels = np.array([cell_label(int(c)) for c in cells], dtype=object)
-    return labels[codes] if len(labels) else np.zeros(0, dtype=object)
+    if not len(snap.born):
+        return np.zeros(0, dtype=object)
+    lookup = np.empty(int(snap.born.max()) + 1, dtype=object)
+    for cell in np.flatnonzero(np.bincount(snap.born)):
+        lookup[cell] = cell_label(int(cell))
+    result: np.ndarray = lookup[snap.born]
+    return result
 
 
 def site_labels(snap: Snapshot) -> np.ndarray | None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .model.diff import SnapshotDiff
     from .model.snapshot import Snapshot
 
+from .arguments import positive_int as _positive_int
 from .views.select import DIFF_GROUPS, SNAPSHOT_GROUPS
 
 FORMATS = ("table", "csv", "json")
@@ -36,16 +37,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

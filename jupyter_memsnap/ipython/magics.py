@@ -15,6 +15,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
 from ..api import take
+from ..arguments import positive_int as _positive_int
 from ..model.diff import SnapshotDiff
 from ..model.files import SnapshotFileError
 from ..model.snapshot import Snapshot
@@ -25,16 +26,6 @@ from ..views.paths import rows_of_type, similar_type_names, why_frame
 from ..views.select import DIFF_GROUPS, SNAPSHOT_GROUPS, PatternError, filtered, grouped
 from .cells import CellTracker
 from .namespace import current_cell, release_hidden_holders
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return value
 
 
 def build_parser() -> MagicArgumentParser:

@@ -33,6 +33,21 @@ def _common_type_codes(
     return codes[0], codes[1], list(names)
 
 
+def match_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Position in ascending ``a`` of each id of ascending ``b``, or -1 (a linear merge)."""
+    from ..capture.heap import HAVE_COMPILED
+
+    if HAVE_COMPILED:
+        from ..capture import _walker
+
+        return np.frombuffer(
+            _walker.match(np.ascontiguousarray(a, np.uint64), np.ascontiguousarray(b, np.uint64)),
+            np.int64,
+        )
+    pos = np.minimum(np.searchsorted(a, b), len(a) - 1)
+    return np.where(a[pos] == b, pos, -1)
+
+
 @dataclass(frozen=True, eq=False)
 class SnapshotDiff:
     """``after.diff(before)``: objects are the same when id and type name match (CPython reuses
@@ -50,8 +65,8 @@ class SnapshotDiff:
         t_a = code_a[a.type_index] if len(a) else np.zeros(0, np.int32)
         t_b = code_b[b.type_index] if len(b) else np.zeros(0, np.int32)
         if len(a) and len(b):
-            pos = np.minimum(np.searchsorted(a.sorted_ids, b.sorted_ids), len(a) - 1)
-            same_id = a.sorted_ids[pos] == b.sorted_ids
+            pos = match_sorted(a.sorted_ids, b.sorted_ids)
+            same_id = pos >= 0
             rows_b = b.order[same_id].astype(np.int64)
             rows_a = a.order[pos[same_id]].astype(np.int64)
             same = t_a[rows_a] == t_b[rows_b]

@@ -1,0 +1,122 @@
+"""Timings of the analyses built on a snapshot, on the synthetic data-notebook heap.
+
+    python benchmarks/bench_analysis.py [--size 3] [--census-size 1] [--repeat 3]
+
+Measures, with the targets of the issues next to them:
+- snapshot with retained sizes (walk + dominator tree): <= 1.0 s at ~3 M objects
+- ``why`` on one object (paths to root, reverse graph included): <= 0.2 s
+- diff of two ~3 M-object snapshots (match + per-type table): <= 0.2 s
+- per-cell census (no reference graph) at ~1 M objects: <= 150 ms
+- tracemalloc's cost: the same workload built with and without tracing, and a snapshot
+  with allocation sites, next to tracemalloc's own overhead
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from heap_builder import build_heap
+
+import jupyter_memsnap
+from jupyter_memsnap.api import census
+from jupyter_memsnap.model.retention import compute_retention, paths_to_root
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Median seconds over ``repeat`` runs, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def verdict(value: float, target: float) -> str:
+    return "PASS" if value <= target else "MISS"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=float, default=3.0, help="millions of objects")
+    parser.add_argument("--census-size", type=float, default=1.0, help="millions, census")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rows: list[tuple[str, float, str]] = []
+
+    heap = build_heap(int(args.census_size * 1e6))
+    roots = [("heap", "variable", heap)]
+    census(roots)  # warm up
+    t, raw = timed(lambda: census(roots), args.repeat)
+    rows.append((f"census, {len(raw.order) / 1e6:.2f} M objects", t, verdict(t, 0.150)))
+
+    heap = build_heap(int(args.size * 1e6))
+    roots = [("heap", "variable", heap)]
+    t_walk, snap = timed(lambda: jupyter_memsnap.take(roots=roots, collect=False), args.repeat)
+    n = len(snap)
+    t_dom, _ = timed(lambda: compute_retention(snap), args.repeat)
+    rows.append((f"snapshot, {n / 1e6:.2f} M objects (walk only)", t_walk, verdict(t_walk, 0.5)))
+    rows.append(("  dominator tree + retained sizes", t_dom, ""))
+    total = t_walk + t_dom
+    rows.append(("  snapshot with retained sizes", total, verdict(total, 1.0)))
+
+    target = snap.row(id(heap["records"][len(heap["records"]) // 2]))
+    snap.retention  # noqa: B018 - computed once, as in a session
+    t_why, paths = timed(lambda: paths_to_root(snap, target, reverse=snap._reverse()), args.repeat)
+    rows.append(("why: paths to root (reverse graph cached)", t_why, verdict(t_why, 0.2)))
+
+    def rebuild_reverse() -> Any:
+        snap._cache.pop("reverse", None)
+        return snap._reverse()
+
+    t_rev, _ = timed(rebuild_reverse, 1)
+    rows.append(("  first why: building the reverse graph", t_rev, ""))
+    assert paths and paths[0][0].name == "heap", paths
+
+    heap["more"] = [{"k": i} for i in range(int(args.size * 1e5))]
+    after = jupyter_memsnap.take(roots=roots, collect=False)
+
+    def diff() -> Any:
+        d = after.diff(snap)
+        return d.types
+
+    t_diff, _types = timed(diff, args.repeat)
+    rows.append(("diff of the two snapshots (match + by type)", t_diff, verdict(t_diff, 0.2)))
+
+    small = int(args.size * 1e5)
+    t_plain, _ = timed(lambda: build_heap(small), 1)
+    tracemalloc.start(10)
+    t_traced, traced_heap = timed(lambda: build_heap(small), 1)
+    t_sites, _ = timed(
+        lambda: jupyter_memsnap.take(roots=[("h", "variable", traced_heap)], collect=False), 1
+    )
+    overhead = tracemalloc.get_tracemalloc_memory()
+    tracemalloc.stop()
+    t_nosites, _ = timed(
+        lambda: jupyter_memsnap.take(roots=[("h", "variable", traced_heap)], collect=False), 1
+    )
+    rows.append((f"build {small / 1e6:.1f} M-object heap, no tracing", t_plain, ""))
+    rows.append(("  same with tracemalloc (10 frames)", t_traced, f"x{t_traced / t_plain:.1f}"))
+    rows.append(("  snapshot with allocation sites", t_sites, f"x{t_sites / t_nosites:.1f}"))
+    rows.append(("  snapshot, tracing off", t_nosites, ""))
+
+    print(f"{'measure':58} {'seconds':>8}  target")
+    for name, seconds, note in rows:
+        print(f"{name:58} {seconds:8.3f}  {note}")
+    print(f"tracemalloc's own memory for the traced heap: {overhead / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -245,3 +245,8 @@ def test_compiled_merge_of_sorted_ids_matches_a_binary_search(a: list[int], b: l
     merged = match_sorted(sa, sb)
     expected = [sorted(a).index(x) if x in set(a) else -1 for x in sorted(b)]
     assert merged.tolist() == expected
+
+
+def test_the_next_walk_is_sized_from_the_object_count_of_the_last() -> None:
+    raw = heap.capture([("x", "variable", [object() for _ in range(1000)])], collect=False)
+    assert heap._last_count[0] == len(raw.order) == len(raw.sizes)

@@ -169,8 +169,9 @@ def capture(
     walk = _walker.walk if engine == "c" else pywalker.walk
     raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges)
     del root_objects, seeds, args
-    _last_count[0] = len(raw["order"])
-    return _to_heap(raw, named, engine, time.perf_counter() - start)
+    heap = _to_heap(raw, named, engine, time.perf_counter() - start)
+    _last_count[0] = len(heap.order)
+    return heap
 
 
 def _column(value: Any, dtype: type) -> np.ndarray:

@@ -37,7 +37,7 @@ def run(rows: int = 200_000, out: TextIO | None = None) -> SnapshotStore:
     store = SnapshotStore()
     store.add(take("baseline", roots=[]))
     data = _workload(rows)
-    after = take("workload", roots=[(k, "variable", v) for k, v in data.items()])
+    after = take("workload", roots=[(k, "variable", v, (data,)) for k, v in data.items()])
     store.add(after)
 
     def show(title: str, df: pd.DataFrame) -> None:

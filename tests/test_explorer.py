@@ -429,13 +429,19 @@ def test_page_change_clears_the_row(explorer: Explorer) -> None:
 # ----------------------------------------------------------------------------- plots
 def test_plots_tab(explorer: Explorer) -> None:
     assert explorer.timeline_image.value == b""  # drawn only when the tab is shown
-    explorer.tabs.selected_index = 1
+    explorer.tabs.selected_index = 1  # returns at once: a worker thread draws
+    explorer.wait_for_plots(timeout=60)
     assert explorer.timeline_image.value[:8] == b"\x89PNG\r\n\x1a\n"
     types_png = explorer.bars_image.value
     assert types_png[:4] == b"\x89PNG"
     explorer.baseline.value = 1  # redrawn as growth bars while the tab is shown
+    explorer.wait_for_plots(timeout=60)
     assert explorer.bars_image.value[:4] == b"\x89PNG"
     assert explorer.bars_image.value != types_png
+    explorer.baseline.value = 0  # back to a pair already drawn: from the cache, at once
+    assert explorer._plot_thread is not None
+    explorer.wait_for_plots(timeout=60)
+    assert explorer.bars_image.value == types_png
 
 
 # ----------------------------------------------------------------------------- text
@@ -496,6 +502,7 @@ def test_holds_no_user_object() -> None:
     assert at(ex.paths, 0, "holder") == "victim"
     ex.mine.value = True
     ex.tabs.selected_index = 1
+    ex.wait_for_plots(timeout=60)
     ex.text()
     ex._repr_mimebundle_()
     del holder

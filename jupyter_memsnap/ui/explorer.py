@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import threading
 from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
@@ -136,6 +137,8 @@ class Explorer:
         self._page = 0
         self._quiet = 0
         self._plots_stale = True
+        self._plot_thread: threading.Thread | None = None
+        self._pngs: dict[object, bytes] = {}  # drawn figures, by what they show
         self._instance_snapshot = snapshot
         self._instances = pd.DataFrame()
         self._paths = pd.DataFrame()
@@ -400,7 +403,7 @@ class Explorer:
         self._plots_stale = True
         self._reset_and_render()
         if self.tabs.selected_index == 1:
-            self.render_plots()
+            self._draw_plots_in_background()
 
     def _on_group(self, change: dict[str, Any]) -> None:
         if self._quiet:
@@ -422,7 +425,33 @@ class Explorer:
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         if change["new"] == 1 and self._plots_stale:
-            self.render_plots()
+            self._draw_plots_in_background()
+
+    def _draw_plots_in_background(self) -> None:
+        """Matplotlib takes about a second for two figures: draw them on a worker thread
+        so that the controls answer at once (widget updates from a thread reach the front
+        end through ipykernel's IOPub thread). Figures already drawn come from a cache."""
+        if self._plot_thread is not None and self._plot_thread.is_alive():
+            self._plots_stale = True  # the running worker draws again when it is done
+            return
+        self.plots_note.value = "<p class='memsnap-note'>Drawing the plots…</p>"
+
+        def work() -> None:
+            while True:
+                try:
+                    self.render_plots()
+                except Exception as e:  # never let a plot failure go unseen or kill a thread
+                    self.plots_note.value = f"<p class='memsnap-note'>Plots failed: {e!r}</p>"
+                if not self._plots_stale:
+                    return
+
+        self._plot_thread = threading.Thread(target=work, name="memsnap-plots", daemon=True)
+        self._plot_thread.start()
+
+    def wait_for_plots(self, timeout: float | None = None) -> None:
+        """Block until a background drawing of the plots tab has finished."""
+        if self._plot_thread is not None:
+            self._plot_thread.join(timeout)
 
     def _reset_and_render(self) -> None:
         self._page = 0
@@ -567,21 +596,26 @@ class Explorer:
                 "<p class='memsnap-note'>Plots need jupyter_memsnap.views.plots (matplotlib).</p>"
             )
             return
-        items = sorted(self.data.snapshots.items())
-        history = history_table(items)
-        sizes_of = getattr(_plots, "type_sizes_table", None)
-        sizes = sizes_of([s for _, s in items]) if sizes_of is not None else None
-        self.timeline_image.value = _png(_plots.timeline_figure(history, sizes))
+        plots = _plots
+        if "timeline" not in self._pngs:
+            items = sorted(self.data.snapshots.items())
+            history = history_table(items)
+            sizes_of = getattr(plots, "type_sizes_table", None)
+            sizes = sizes_of([s for _, s in items]) if sizes_of is not None else None
+            self._pngs["timeline"] = _png(plots.timeline_figure(history, sizes))
+        self.timeline_image.value = self._pngs["timeline"]
         q = self.query
-        source = self.source
-        if isinstance(source, SnapshotDiff):
-            assert q.baseline is not None
-            title = f"Largest changes by type, snapshot {q.baseline} → {q.snapshot}"
-            figure = _plots.growth_figure(source.types, title=title)
-        else:
-            title = f"Largest types, snapshot {q.snapshot}"
-            figure = _plots.types_figure(source.types, title=title)
-        self.bars_image.value = _png(figure)
+        key = (q.snapshot, q.baseline)
+        if key not in self._pngs:
+            source = self.source
+            if isinstance(source, SnapshotDiff):
+                title = f"Largest changes by type, snapshot {q.baseline} → {q.snapshot}"
+                figure = plots.growth_figure(source.types, title=title)
+            else:
+                title = f"Largest types, snapshot {q.snapshot}"
+                figure = plots.types_figure(source.types, title=title)
+            self._pngs[key] = _png(figure)
+        self.bars_image.value = self._pngs[key]
         self.plots_note.value = ""
 
     # ------------------------------------------------------------ text and display

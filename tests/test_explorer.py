@@ -21,9 +21,10 @@ import pytest
 import jupyter_memsnap
 from jupyter_memsnap.ipython.magics import MemsnapMagics
 from jupyter_memsnap.model.diff import SnapshotDiff
+from jupyter_memsnap.model.retention import reach_mask
 from jupyter_memsnap.model.snapshot import Snapshot
 from jupyter_memsnap.ui import Explorer, browse
-from jupyter_memsnap.ui.data import COLLAPSE_SHARE, ExplorerData, Query, reach_from
+from jupyter_memsnap.ui.data import COLLAPSE_SHARE, ExplorerData, Query
 from jupyter_memsnap.views import select
 
 BIG = 2_000_000  # float64 elements: a 16 MB array, the largest ndarray in the process
@@ -345,9 +346,9 @@ def test_reach_from_several_starts() -> None:
     offsets = np.array([0, 1, 2, 2, 3, 4, 4], dtype=np.int64)
     targets = np.array([1, 2, 4, 5], dtype=np.int32)
     stop = np.array([False, False, False, False, True, False])
-    mask = reach_from(offsets, targets, np.array([0, 3]), stop)
+    mask = reach_mask(offsets, targets, np.array([0, 3]), stop)
     assert mask.tolist() == [True, True, True, True, False, False]
-    mask = reach_from(offsets, targets, np.array([4]), stop)  # a start is always expanded
+    mask = reach_mask(offsets, targets, np.array([4]), stop)  # a start is always expanded
     assert mask.tolist() == [False, False, False, False, True, True]
 
 

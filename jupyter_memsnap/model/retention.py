@@ -87,11 +87,20 @@ def _holder_edges_removed(snap: Snapshot, roots: tuple[Root, ...]) -> tuple[np.n
     return new_offsets, targets[~drop]
 
 
+def pruned_graph(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    """The snapshot's graph without the references that are named roots (cached)."""
+    roots = tuple(r for r in snap.roots if r.index >= 0)
+    graph: tuple[np.ndarray, np.ndarray] = snap.cached(
+        "pruned", lambda: _holder_edges_removed(snap, roots)
+    )
+    return graph
+
+
 def compute_retention(snap: Snapshot) -> Retention:
     """Dominator tree of the snapshot with root and holder-group nodes (see Retention)."""
     n = len(snap)
     roots = tuple(r for r in snap.roots if r.index >= 0)
-    base_offsets, base_targets = _holder_edges_removed(snap, roots)
+    base_offsets, base_targets = pruned_graph(snap)
     keys = [_group_key(r) for r in roots]
     group_keys = list(dict.fromkeys(k for k in keys if k is not None))
     group_of = {k: g for g, k in enumerate(group_keys)}
@@ -136,26 +145,38 @@ def _group_key(root: Root) -> tuple[str, int] | None:
     return None
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. Sorting and comparing neighbours: numpy >= 2.3's
+    ``np.unique`` hashes instead, several times slower on millions of row numbers."""
+    if values.size < 2:
+        return values
+    values = np.sort(values)
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    result: np.ndarray = values[keep]
+    return result
+
+
 def reach_mask(
-    offsets: np.ndarray, targets: np.ndarray, start: int, stop: np.ndarray
+    offsets: np.ndarray, targets: np.ndarray, starts: int | np.ndarray, stop: np.ndarray
 ) -> np.ndarray:
-    """Bool mask of the rows reachable from ``start``; rows flagged in ``stop`` are neither
-    included nor expanded (except the start). Breadth-first, one numpy step per level."""
+    """Bool mask of the rows reachable from ``starts`` (one row or several; always included
+    and expanded); other rows flagged in ``stop`` are neither included nor expanded.
+    Breadth-first, one numpy step per level."""
     seen = np.zeros(len(offsets) - 1, dtype=bool)
-    seen[start] = True
-    frontier = np.array([start], dtype=np.int64)
+    frontier = distinct(np.atleast_1d(np.asarray(starts, dtype=np.int64)))
+    seen[frontier] = True
     while frontier.size:
-        lo, hi = offsets[frontier], offsets[frontier + 1]
-        counts = hi - lo
+        lo = offsets[frontier]
+        counts = offsets[frontier + 1] - lo
         total = int(counts.sum())
         if not total:
             break
-        starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-        nxt = np.sort(targets[starts + np.arange(total)])
-        nxt = nxt[np.concatenate(([True], nxt[1:] != nxt[:-1]))] if nxt.size else nxt
-        nxt = nxt[~seen[nxt] & ~stop[nxt]]
-        seen[nxt] = True
-        frontier = nxt.astype(np.int64)
+        index = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        nxt = targets[index]
+        frontier = distinct(nxt[~seen[nxt] & ~stop[nxt]].astype(np.int64))
+        seen[frontier] = True
     return seen
 
 
@@ -180,7 +201,7 @@ def reverse_graph(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     (so a variable's value is reached from the variable, not from the namespace dict):
     ``sources[roff[i]:roff[i + 1]]`` are the rows referring to row i."""
     n = len(snap)
-    offsets, targets = _holder_edges_removed(snap, tuple(r for r in snap.roots if r.index >= 0))
+    offsets, targets = pruned_graph(snap)
     degree = np.diff(offsets)
     sources = np.repeat(np.arange(n, dtype=np.int32), degree)
     order = np.argsort(targets, kind="stable")

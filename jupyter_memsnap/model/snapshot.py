@@ -191,11 +191,13 @@ class Snapshot:
 
     def id_of(self, row: int) -> int:
         """The id of the object in this row."""
-        if "inverse" not in self._cache:
-            inverse = np.empty(len(self.order), dtype=np.uint32)
-            inverse[self.order] = np.arange(len(self.order), dtype=np.uint32)
-            self._cache["inverse"] = inverse
-        return int(self.sorted_ids[self._cache["inverse"][row]])
+        inverse = self.cached("inverse", self._inverse_order)
+        return int(self.sorted_ids[inverse[row]])
+
+    def _inverse_order(self) -> np.ndarray:
+        inverse = np.empty(len(self.order), dtype=np.uint32)
+        inverse[self.order] = np.arange(len(self.order), dtype=np.uint32)
+        return inverse
 
     def referents_of_row(self, row: int) -> np.ndarray:
         """Rows this row's object refers to."""
@@ -208,14 +210,18 @@ class Snapshot:
         return [r for r in self.roots if r.kind in kinds]
 
     # ---------------------------------------------------------------- retention
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A value derived from this (immutable) snapshot, computed on first use."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     @property
     def retention(self) -> Retention:
         """Dominator tree with a node per root, computed once on first use."""
-        if "retention" not in self._cache:
-            from .retention import compute_retention
+        from .retention import compute_retention
 
-            self._cache["retention"] = compute_retention(self)
-        result: Retention = self._cache["retention"]
+        result: Retention = self.cached("retention", lambda: compute_retention(self))
         return result
 
     @property
@@ -224,11 +230,9 @@ class Snapshot:
         return self.retention.object_retained()
 
     def _reverse(self) -> tuple[np.ndarray, np.ndarray]:
-        if "reverse" not in self._cache:
-            from .retention import reverse_graph
+        from .retention import reverse_graph
 
-            self._cache["reverse"] = reverse_graph(self)
-        reverse: tuple[np.ndarray, np.ndarray] = self._cache["reverse"]
+        reverse: tuple[np.ndarray, np.ndarray] = self.cached("reverse", lambda: reverse_graph(self))
         return reverse
 
     def _row_of(self, obj_id: int) -> int:
@@ -260,12 +264,10 @@ class Snapshot:
 
     # ---------------------------------------------------------------- views (DataFrames)
     def _view(self, name: str, **kwargs: Any) -> pd.DataFrame:
-        key = name + repr(sorted(kwargs.items()))
-        if key not in self._cache:
-            from ..views import tables
+        from ..views import tables
 
-            self._cache[key] = getattr(tables, name)(self, **kwargs)
-        frame: pd.DataFrame = self._cache[key]
+        key = name + repr(sorted(kwargs.items()))
+        frame: pd.DataFrame = self.cached(key, lambda: getattr(tables, name)(self, **kwargs))
         return frame.copy()
 
     @property

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.diff import SnapshotDiff
+from ..model.retention import reach_mask
 from ..model.snapshot import Snapshot
 from ..views import select, tables
 from ..views.paths import rows_frame, why_frame
@@ -128,41 +129,6 @@ class _Lru:
         self._items.clear()
 
 
-def reach_from(
-    offsets: np.ndarray, targets: np.ndarray, starts: np.ndarray, stop: np.ndarray
-) -> np.ndarray:
-    """Bool mask of the rows reachable from any of ``starts`` (included and expanded even
-    when flagged in ``stop``); other rows flagged in ``stop`` are neither included nor
-    expanded. Breadth-first, one numpy step per level."""
-    seen = np.zeros(len(offsets) - 1, dtype=bool)
-    frontier = _distinct(np.asarray(starts, dtype=np.int64))
-    seen[frontier] = True
-    while frontier.size:
-        lo = offsets[frontier]
-        counts = offsets[frontier + 1] - lo
-        total = int(counts.sum())
-        if not total:
-            break
-        index = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
-        nxt = targets[index]
-        nxt = _distinct(nxt[~seen[nxt] & ~stop[nxt]].astype(np.int64))
-        seen[nxt] = True
-        frontier = nxt
-    return seen
-
-
-def _distinct(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values. Sorting and comparing neighbours: numpy >= 2.3's
-    ``np.unique`` hashes instead, several times slower on millions of row numbers."""
-    if values.size < 2:
-        return values
-    values = np.sort(values)
-    keep = np.empty(values.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
-
-
 def mine_mask(snap: Snapshot) -> np.ndarray:
     """Rows reachable from user variables (not through shared infrastructure) or born in a
     cell: the objects "just my code" keeps. See the module docstring."""
@@ -170,7 +136,7 @@ def mine_mask(snap: Snapshot) -> np.ndarray:
         [r.index for r in snap.roots if r.kind == "variable" and r.index >= 0], dtype=np.int64
     )
     if len(starts):
-        mask = reach_from(snap.offsets, snap.targets, starts, tables.shared_mask(snap))
+        mask = reach_mask(snap.offsets, snap.targets, starts, tables.shared_mask(snap))
     else:
         mask = np.zeros(len(snap), dtype=bool)
     born = getattr(snap, "born", None)

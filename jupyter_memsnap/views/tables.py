@@ -84,7 +84,13 @@ def _categorical(names_per_type: tuple[str, ...], type_index: np.ndarray) -> Any
 
 def shared_mask(snap: Snapshot) -> np.ndarray:
     """Rows that are shared infrastructure: classes, modules and their namespaces (reached
-    from any function through its globals), functions, code, frames."""
+    from any function through its globals), functions, code, frames. Computed once per
+    snapshot; read-only."""
+    mask: np.ndarray = snap.cached("shared_mask", lambda: _shared_mask(snap))
+    return mask
+
+
+def _shared_mask(snap: Snapshot) -> np.ndarray:
     t = snap.type_table
     builtin = [t.module[i] == "builtins" for i in range(len(t))]
     per_type = np.array(
@@ -104,6 +110,7 @@ def shared_mask(snap: Snapshot) -> np.ndarray:
         refs = snap.referents_of_row(int(row))
         namespaces.extend(int(x) for x in refs if is_dict[snap.type_index[x]])
     mask[np.array(namespaces, dtype=np.int64)] = True
+    mask.setflags(write=False)
     result: np.ndarray = mask
     return result
 

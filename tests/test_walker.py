@@ -96,11 +96,25 @@ def test_c_and_python_agree_on_the_whole_heap() -> None:
     assert len(c["unreached"]) > 0, "the gc pass should find objects only C holds"
 
 
+@needs_c
+@pytest.mark.parametrize("edges", [True, False])
+def test_c_and_python_agree_when_every_array_outgrows_its_first_allocation(edges: bool) -> None:
+    # No size hint and no seeds: each column starts at 1,024 rows and must grow past the size
+    # where it moves to its own mapping (2 MiB), keeping everything written so far.
+    pairs = [(f"s{i}", i + 0.5) for i in range(220_000)]
+    args = ([pairs], [], [], (), np.ndarray, heap.GC_HEAD, 0, None, edges)
+    c, p = heap._walker.walk(*args), pywalker.walk(*args)  # type: ignore[union-attr]
+    _assert_same(c, p)
+    assert len(_col(c, "sizes")) > 660_000
+    assert (_col(c, "sizes") > 0).all()
+
 def _col(raw: dict[str, Any], key: str) -> np.ndarray:
     value = raw[key]
     if value is None:  # the compiled walker's empty column
         return np.zeros(0, COLUMNS[key])
-    return np.frombuffer(value, COLUMNS[key]) if isinstance(value, bytes) else np.asarray(value)
+    if isinstance(value, bytes | memoryview):
+        return np.frombuffer(value, COLUMNS[key])
+    return np.asarray(value)
 
 
 def _rows(raw: dict[str, Any]) -> dict[int, int]:

@@ -9,140 +9,92 @@
  * followed.  Phase 2 marks the machinery: everything reachable from a barrier (or from a
  * seed of an excluded type) through objects phase 1 did not reach.  Phase 3 visits, in
  * order, each seed (normally gc.get_objects()) that is still unknown: objects held from C,
- * or garbage in cycles.  Finally objects are sorted by address and the graph renumbered.
+ * or garbage in cycles.  Rows are numbered in discovery (BFS) order; `order` lists them by
+ * ascending address.
  *
- * The GIL is held throughout and the cyclic GC is disabled.  While walking, only tp_traverse
- * functions and type lookups run (no code that could free an object), so references are
- * borrowed; then every recorded object is held by a strong reference while its size is
- * read (only C-level __sizeof__ methods are called), until the end.  Rows stay in discovery
- * (BFS) order; `order` lists the rows by ascending address.  Nothing recurses: the object
- * array is the BFS queue.
+ * What has been seen is kept in bitmaps, one bit per 8 bytes of address space, in blocks of
+ * 64 KiB of address space found through a small hash table: a few megabytes for millions of
+ * objects, so that the test "seen?" on every reference is a cache hit, not a miss in a table
+ * of a hundred megabytes.  Referents are stored as addresses while walking; afterwards the
+ * bitmaps give every object its rank by address (a prefix count), which sorts the ids
+ * without a sort and turns each stored address into a row.
+ *
+ * The GIL is held throughout and the cyclic GC is disabled.  While walking, only
+ * tp_traverse functions, type lookups and the __sizeof__ of CPython's own types and of
+ * numpy's ndarray run (no code that could free an object), so references are borrowed.
+ * Objects whose size needs any other __sizeof__ are held by a strong reference before those
+ * run, and with tracing every object is, until the end.  Nothing recurses: the object array
+ * is the BFS queue.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <numpy/ndarraytypes.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
 
-#define MARK_EXCLUDED 0xFFFFFFFFu
-#define MARK_MACHINERY 0xFFFFFFFEu
 #define MAX_OBJECTS 0xFFFFFFF0u
-
-/* ---------------------------------------------------------------- pointer -> uint32 map */
-
-/* One 12-byte entry per slot, key and value together: one cache miss per probe. */
-typedef struct __attribute__((packed)) {
-    uintptr_t key; /* 0 = empty slot */
-    uint32_t val;
-} Entry;
-
-typedef struct {
-    Entry *slots;
-    size_t cap; /* power of two */
-    size_t len;
-} PtrMap;
-
-/* Zeroed memory for a large table; on Linux backed by huge pages where the kernel allows:
-   random probes into a table of many megabytes otherwise miss the TLB on almost every
-   access. */
-static Entry *table_alloc(size_t cap) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    size_t bytes = cap * sizeof(Entry);
-    if (bytes >= (4u << 20)) {
-        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) return NULL;
-        (void)madvise(p, bytes, MADV_HUGEPAGE);
-        return (Entry *)p;
-    }
-#endif
-    return PyMem_RawCalloc(cap, sizeof(Entry));
-}
-
-static void table_free(Entry *slots, size_t cap) {
-    if (!slots) return;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (cap * sizeof(Entry) >= (4u << 20)) {
-        munmap(slots, cap * sizeof(Entry));
-        return;
-    }
-#endif
-    PyMem_RawFree(slots);
-}
-
-static inline size_t ptr_hash(uintptr_t p, size_t mask) {
-    uint64_t h = (uint64_t)p >> 3;
-    h *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & mask;
-}
-
-static int ptrmap_init(PtrMap *m, size_t want) {
-    size_t cap = 1024;
-    while (cap * 7 < want * 10) cap <<= 1;
-    m->slots = table_alloc(cap);
-    m->cap = cap;
-    m->len = 0;
-    return m->slots ? 0 : -1;
-}
-
-static void ptrmap_free(PtrMap *m) {
-    table_free(m->slots, m->cap);
-    m->slots = NULL;
-}
-
-static int ptrmap_grow(PtrMap *m) {
-    size_t ncap = m->cap * 2, mask = ncap - 1;
-    Entry *ns = table_alloc(ncap);
-    if (!ns) return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-        uintptr_t k = m->slots[i].key;
-        if (!k) continue;
-        size_t j = ptr_hash(k, mask);
-        while (ns[j].key) j = (j + 1) & mask;
-        ns[j] = m->slots[i];
-    }
-    table_free(m->slots, m->cap);
-    m->slots = ns;
-    m->cap = ncap;
-    return 0;
-}
-
-/* Slot of key p: either holding p or the empty slot where p belongs. */
-static inline size_t ptrmap_slot(const PtrMap *m, uintptr_t p) {
-    size_t mask = m->cap - 1, j = ptr_hash(p, mask);
-    while (m->slots[j].key && m->slots[j].key != p) j = (j + 1) & mask;
-    return j;
-}
-
-static inline void ptrmap_prefetch(const PtrMap *m, uintptr_t p) {
-    __builtin_prefetch(&m->slots[ptr_hash(p, m->cap - 1)]);
-}
-
-static inline void ptrmap_set(PtrMap *m, size_t slot, uintptr_t p, uint32_t val) {
-    m->slots[slot].key = p;
-    m->slots[slot].val = val;
-    m->len++;
-}
-
-/* Ensure room for one more key; returns -1 on memory error. */
-static inline int ptrmap_reserve(PtrMap *m) {
-    if ((m->len + 1) * 10 >= m->cap * 7) return ptrmap_grow(m);
-    return 0;
-}
+#define PREFETCH_AHEAD 12
 
 /* ---------------------------------------------------------------- growable arrays */
 
 typedef struct {
     void *data;
     size_t len, cap, item;
+    size_t mapped; /* bytes mapped when data came from mmap, else 0 (PyMem_Raw) */
 } Vec;
+
+/* Arrays of more than BIG_BYTES live in their own mappings, on huge pages where the kernel
+   allows: a walk fills hundreds of megabytes of fresh memory, and faulting it in 4 KiB at a
+   time costs more than a tenth of the walk. */
+#define BIG_BYTES ((size_t)2 << 20)
+
+static void free_bytes(void *data, size_t mapped) {
+#ifdef __linux__
+    if (mapped) {
+        munmap(data, mapped);
+        return;
+    }
+#endif
+    PyMem_RawFree(data);
+}
+
+static void vec_free(Vec *v) {
+    free_bytes(v->data, v->mapped);
+    v->data = NULL;
+    v->len = v->cap = v->mapped = 0;
+}
 
 static int vec_reserve(Vec *v, size_t want) {
     if (want <= v->cap) return 0;
     size_t ncap = v->cap ? v->cap : 1024;
     while (ncap < want) ncap += ncap / 2 + 1;
+#ifdef __linux__
+    size_t bytes = ncap * v->item;
+    if (bytes >= BIG_BYTES) {
+        bytes = (bytes + BIG_BYTES - 1) & ~(BIG_BYTES - 1);
+        void *nd;
+        if (v->mapped) {
+            nd = mremap(v->data, v->mapped, bytes, MREMAP_MAYMOVE);
+        }
+        else {
+            nd = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (nd != MAP_FAILED && v->cap) memcpy(nd, v->data, v->cap * v->item);
+        }
+        if (nd == MAP_FAILED) return -1;
+#ifdef MADV_HUGEPAGE
+        (void)madvise(nd, bytes, MADV_HUGEPAGE);
+#endif
+        if (!v->mapped) PyMem_RawFree(v->data);
+        v->data = nd;
+        v->mapped = bytes;
+        v->cap = bytes / v->item;
+        return 0;
+    }
+#endif
     void *nd = PyMem_RawRealloc(v->data, ncap * v->item);
     if (!nd) return -1;
     v->data = nd;
@@ -164,53 +116,296 @@ static inline int vec_push_ptr(Vec *v, void *x) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- owned result buffers */
+
+/* A read-only buffer that owns memory the walk allocated: results reach numpy without a
+   copy (np.frombuffer over a memoryview of it). */
+typedef struct {
+    PyObject_HEAD
+    void *data;
+    Py_ssize_t len;
+    size_t mapped;
+} Buffer;
+
+static void buffer_dealloc(PyObject *self) {
+    free_bytes(((Buffer *)self)->data, ((Buffer *)self)->mapped);
+    PyObject_Free(self);
+}
+
+static int buffer_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    Buffer *b = (Buffer *)self;
+    return PyBuffer_FillInfo(view, self, b->data, b->len, 1, flags);
+}
+
+static PyBufferProcs buffer_procs = {buffer_getbuffer, NULL};
+
+static PyTypeObject Buffer_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "jupyter_memsnap.capture._walker.Buffer",
+    .tp_basicsize = sizeof(Buffer),
+    .tp_dealloc = buffer_dealloc,
+    .tp_as_buffer = &buffer_procs,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Memory of one result column, owned until the last view of it goes.",
+};
+
+/* A memoryview of the first `bytes` bytes of v's memory, which it takes over (v is left
+   empty); NULL with an exception on failure, v untouched. */
+static PyObject *vec_release(Vec *v, size_t bytes) {
+    if (!v->data && vec_reserve(v, 1) < 0) return PyErr_NoMemory();
+    Buffer *b = PyObject_New(Buffer, &Buffer_Type);
+    if (!b) return NULL;
+    b->data = v->data;
+    b->mapped = v->mapped;
+#ifdef __linux__
+    size_t keep = (bytes + 4095) & ~(size_t)4095;
+    if (v->mapped && keep && keep < v->mapped) {
+        void *shrunk = mremap(v->data, v->mapped, keep, 0);
+        if (shrunk != MAP_FAILED) b->mapped = keep;
+    }
+#endif
+    if (!v->mapped && bytes && bytes < v->cap * v->item) {
+        void *shrunk = PyMem_RawRealloc(v->data, bytes);
+        if (shrunk) b->data = shrunk;
+    }
+    b->len = (Py_ssize_t)bytes;
+    v->data = NULL;
+    v->len = v->cap = v->mapped = 0;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)b);
+    Py_DECREF(b);
+    return view;
+}
+
+/* ---------------------------------------------------------------- type -> slot map */
+
+typedef struct {
+    uintptr_t *keys; /* 0 = empty */
+    uint32_t *vals;
+    size_t cap, len; /* cap: a power of two */
+} PtrMap;
+
+static inline size_t mix_hash(uint64_t k, size_t mask) {
+    return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 29) & mask;
+}
+
+static int ptrmap_init(PtrMap *m, size_t cap) {
+    m->keys = PyMem_RawCalloc(cap, sizeof(uintptr_t));
+    m->vals = PyMem_RawMalloc(cap * sizeof(uint32_t));
+    m->cap = cap;
+    m->len = 0;
+    return m->keys && m->vals ? 0 : -1;
+}
+
+static void ptrmap_free(PtrMap *m) {
+    PyMem_RawFree(m->keys);
+    PyMem_RawFree(m->vals);
+    m->keys = NULL;
+    m->vals = NULL;
+}
+
+/* Slot of key k: either holding k or the empty slot where k belongs. */
+static inline size_t ptrmap_slot(const PtrMap *m, uintptr_t k) {
+    size_t mask = m->cap - 1, j = mix_hash(k, mask);
+    while (m->keys[j] && m->keys[j] != k) j = (j + 1) & mask;
+    return j;
+}
+
+/* Insert k (absent) -> v, growing first when half full. */
+static int ptrmap_insert(PtrMap *m, uintptr_t k, uint32_t v) {
+    if ((m->len + 1) * 2 > m->cap) {
+        PtrMap bigger;
+        if (ptrmap_init(&bigger, m->cap * 2) < 0) {
+            ptrmap_free(&bigger);
+            return -1;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) {
+                size_t j = ptrmap_slot(&bigger, m->keys[i]);
+                bigger.keys[j] = m->keys[i];
+                bigger.vals[j] = m->vals[i];
+            }
+        bigger.len = m->len;
+        ptrmap_free(m);
+        *m = bigger;
+    }
+    size_t j = ptrmap_slot(m, k);
+    m->keys[j] = k;
+    m->vals[j] = v;
+    m->len++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- seen-bitmaps */
+
+/* A block covers 2^CHUNK_SHIFT bytes of address space: CHUNK_PAIRS pairs of 64-bit words
+   {recorded, other}, one bit per 8 bytes.  Distinct objects (at least 16 bytes each) never
+   share a bit, whatever their alignment.  "other" marks barriers and machinery; once the
+   walk is over it is replaced by the rank of the first recorded object its word covers. */
+#define CHUNK_SHIFT 16
+#define CHUNK_PAIRS ((1u << CHUNK_SHIFT) >> 9)
+#define BLOCK_WORDS (2 * CHUNK_PAIRS)
+
+enum { RECORDED = 0, OTHER = 1 };
+
+static inline uint64_t popcount64(uint64_t x) {
+#ifdef __POPCNT__
+    return (uint64_t)__builtin_popcountll(x);
+#else
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (x * 0x0101010101010101ull) >> 56;
+#endif
+}
+
 /* ---------------------------------------------------------------- type information */
 
 enum { SIZE_CALL = 0, SIZE_OBJECT_FIXED = 1, SIZE_OBJECT_VAR = 2 };
 
 typedef struct {
-    PyTypeObject *tp;  /* strong reference */
+    PyTypeObject *tp;    /* strong reference */
     PyObject *sizeof_fn; /* strong reference; the C __sizeof__ to call (SIZE_CALL) */
     PyCFunction direct;  /* its C function when it takes no arguments: called directly */
-    int64_t fixed;     /* SIZE_OBJECT_FIXED: size once known, else -1 */
+    int64_t fixed;       /* SIZE_OBJECT_FIXED: size once known, else -1 */
     int mode;
     int is_ndarray;
+    int excluded;        /* an exclude_types entry: its instances are barriers */
+    int trusted;         /* sizing runs no code that could free an object */
+    int64_t out;         /* index in the result's type list, -1 until a row has this type */
 } TypeInfo;
 
 /* ---------------------------------------------------------------- the walk state */
 
 typedef struct {
-    PtrMap seen;        /* object -> index, or a MARK_* */
-    Vec objs;           /* PyObject*, in discovery order; strong once `held` */
-    int held;           /* objs hold strong references (after the walk) */
-    Vec otype;          /* uint32 type index per object */
-    Vec osize;          /* int64 shallow size per object */
-    Vec offsets;        /* int64, offsets[i] .. offsets[i+1] = edges of object i */
-    Vec targets;        /* uint32 */
-    Vec native_idx;     /* uint32 object index owning a native buffer */
-    Vec native_bytes;   /* int64 bytes of that buffer */
-    Vec barriers;       /* PyObject* (borrowed: alive through their holders) */
-    Vec machinery;      /* PyObject* (borrowed), objects marked MARK_MACHINERY */
-    Vec batch;          /* PyObject* (borrowed): referents of the object being visited */
-    Vec batch2;         /* the other half of the double buffer used by drain() */
-    Vec *collect;       /* where collect_ref puts referents */
-    PtrMap type_map;    /* type -> index into types */
-    Vec types;          /* TypeInfo */
+    PtrMap blocks;       /* (address >> CHUNK_SHIFT) + 1 -> block number */
+    Vec bits;            /* uint64 words, BLOCK_WORDS per block */
+    uint64_t last_key;   /* the last block looked up, and its first word */
+    size_t last_base;
+    Vec objs;            /* PyObject* (borrowed): the BFS queue; rows compacted to its front */
+    size_t head;         /* next queue position to process */
+    size_t nrows;
+    Vec otype;           /* uint32 result type index per row */
+    Vec osize;           /* int64 shallow size per row */
+    Vec offsets;         /* int64, offsets[i] .. offsets[i+1] = referents of row i */
+    Vec refs;            /* PyObject* referents of the rows (later uint32 target rows) */
+    Vec deferred;        /* uint32 rows to size once held (their __sizeof__ is foreign) */
+    Vec native_idx;      /* uint32 row owning a native buffer */
+    Vec native_bytes;    /* int64 bytes of that buffer */
+    Vec barriers;        /* PyObject* (borrowed: alive through their holders) */
+    Vec machinery;       /* PyObject* (borrowed), objects marked as machinery */
+    Vec *push_to;        /* where newly seen objects go: objs, or machinery */
+    int mark_as;         /* RECORDED, or OTHER while marking machinery */
+    int store_refs;      /* the referents being visited are a row's edges */
+    PtrMap type_map;     /* type -> index into types */
+    Vec types;           /* TypeInfo */
+    Vec out_types;       /* uint32 index into types, per result type index */
     PyTypeObject **excluded_types;
     Py_ssize_t n_excluded_types;
     PyTypeObject *ndarray_type;
     PyObject *object_sizeof; /* object.__sizeof__ */
     Py_ssize_t gc_head;
-    int machinery_mode; /* visit callback marks machinery instead of recording */
-    int keep_edges;     /* 0: a census (ids, types, sizes), no reference graph */
-    PyObject *site_fn;  /* borrowed: obj -> allocation traceback tuple or None */
-    PyObject *site_ids; /* dict: traceback -> index */
+    int keep_edges;      /* 0: a census (ids, types, sizes), no reference graph */
+    int held;            /* 1: deferred rows hold strong references; 2: every row does */
+    PyObject *site_fn;   /* borrowed: obj -> allocation traceback tuple or None */
+    PyObject *site_ids;  /* dict: traceback -> index */
     PyObject *site_list; /* list of tracebacks */
-    Vec osite;          /* int32 site index per object, -1 unknown */
+    Vec osite;           /* int32 site index per row, -1 unknown */
     int64_t sizeof_errors;
     PyTypeObject *last_tp;
-    uint32_t last_tidx;
+    TypeInfo *last_ti;
 } Walk;
+
+/* First word of the block holding address p, or SIZE_MAX: absent (create == 0) or out of
+   memory (create == 1, exception set).  A new block is zeroed. */
+static size_t block_of(Walk *w, uintptr_t p, int create) {
+    uint64_t key = ((uint64_t)p >> CHUNK_SHIFT) + 1;
+    if (key == w->last_key) return w->last_base;
+    size_t j = ptrmap_slot(&w->blocks, (uintptr_t)key);
+    size_t base;
+    if (w->blocks.keys[j]) {
+        base = (size_t)w->blocks.vals[j] * BLOCK_WORDS;
+    }
+    else {
+        if (!create) return SIZE_MAX;
+        size_t block = w->blocks.len;
+        base = block * BLOCK_WORDS;
+        if (block >= UINT32_MAX || vec_reserve(&w->bits, base + BLOCK_WORDS) < 0 ||
+            ptrmap_insert(&w->blocks, (uintptr_t)key, (uint32_t)block) < 0) {
+            PyErr_NoMemory();
+            return SIZE_MAX;
+        }
+        memset((uint64_t *)w->bits.data + base, 0, BLOCK_WORDS * sizeof(uint64_t));
+        w->bits.len = base + BLOCK_WORDS;
+    }
+    w->last_key = key;
+    w->last_base = base;
+    return base;
+}
+
+/* The {recorded, other} pair holding p's bit, and the bit; NULL as block_of. */
+static inline uint64_t *bit_pair(Walk *w, const void *p, uint64_t *bit, int create) {
+    size_t base = block_of(w, (uintptr_t)p, create);
+    if (base == SIZE_MAX) return NULL;
+    size_t slot = ((uintptr_t)p & ((1u << CHUNK_SHIFT) - 1)) >> 3;
+    *bit = 1ull << (slot & 63);
+    return (uint64_t *)w->bits.data + base + 2 * (slot >> 6);
+}
+
+/* Mark p as RECORDED or OTHER unless it is marked already: 1 if newly marked, 0 if not,
+   -1 on memory error. */
+static inline int mark(Walk *w, PyObject *p, int as) {
+    uint64_t bit, *pair = bit_pair(w, p, &bit, 1);
+    if (!pair) return -1;
+    if ((pair[0] | pair[1]) & bit) return 0;
+    pair[as] |= bit;
+    return 1;
+}
+
+/* After rank_blocks: the rank by address of a recorded p, or -1. */
+static inline int64_t rank_of(Walk *w, const void *p) {
+    uint64_t bit, *pair = bit_pair(w, p, &bit, 0);
+    if (!pair || !(pair[0] & bit)) return -1;
+    return (int64_t)(pair[1] + popcount64(pair[0] & (bit - 1)));
+}
+
+typedef struct {
+    uint64_t key;
+    uint32_t block;
+} BlockRef;
+
+static int cmp_block(const void *a, const void *b) {
+    uint64_t x = ((const BlockRef *)a)->key, y = ((const BlockRef *)b)->key;
+    return (x > y) - (x < y);
+}
+
+/* Replace every "other" word by the rank of its word's first recorded object: a prefix
+   count over the blocks in address order. */
+static int rank_blocks(Walk *w) {
+    size_t nb = w->blocks.len, k = 0;
+    BlockRef *list = PyMem_RawMalloc((nb + 1) * sizeof(BlockRef));
+    if (!list) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t j = 0; j < w->blocks.cap; j++)
+        if (w->blocks.keys[j]) list[k++] = (BlockRef){w->blocks.keys[j], w->blocks.vals[j]};
+    qsort(list, nb, sizeof(BlockRef), cmp_block);
+    uint64_t rank = 0;
+    for (size_t b = 0; b < nb; b++) {
+        uint64_t *words = (uint64_t *)w->bits.data + (size_t)list[b].block * BLOCK_WORDS;
+        for (size_t i = 0; i < CHUNK_PAIRS; i++) {
+            words[2 * i + 1] = rank;
+            rank += popcount64(words[2 * i]);
+        }
+    }
+    PyMem_RawFree(list);
+    if (rank != w->nrows) {
+        PyErr_SetString(PyExc_RuntimeError, "heap walk: recorded objects and rows disagree");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- visiting */
 
 static int is_excluded_type(const Walk *w, PyTypeObject *tp) {
     for (Py_ssize_t i = 0; i < w->n_excluded_types; i++)
@@ -218,75 +413,20 @@ static int is_excluded_type(const Walk *w, PyTypeObject *tp) {
     return 0;
 }
 
-/* Record a new object: strong reference, index = discovery order. */
-static int add_object(Walk *w, PyObject *o, size_t slot, uint32_t *out) {
-    if (w->objs.len >= MAX_OBJECTS) {
-        PyErr_SetString(PyExc_OverflowError, "more objects than a snapshot can index");
-        return -1;
-    }
-    uint32_t idx = (uint32_t)w->objs.len;
-    if (vec_push_ptr(&w->objs, o) < 0) return -1;
-    ptrmap_set(&w->seen, slot, (uintptr_t)o, idx);
-    *out = idx;
-    return 0;
-}
-
-/* Find o, or insert it as a new object (or as a barrier when excluded).
-   *out receives its index or a MARK_*.  Returns -1 on memory error. */
-static int lookup_or_add(Walk *w, PyObject *o, uint32_t *out) {
-    if (ptrmap_reserve(&w->seen) < 0) return -1;
-    size_t slot = ptrmap_slot(&w->seen, (uintptr_t)o);
-    if (w->seen.slots[slot].key) {
-        *out = w->seen.slots[slot].val;
-        return 0;
-    }
-    if (w->machinery_mode) {
-        if (vec_push_ptr(&w->machinery, o) < 0) return -1;
-        ptrmap_set(&w->seen, slot, (uintptr_t)o, MARK_MACHINERY);
-        *out = MARK_MACHINERY;
-        return 0;
-    }
-    if (is_excluded_type(w, Py_TYPE(o))) {
-        if (vec_push_ptr(&w->barriers, o) < 0) return -1;
-        ptrmap_set(&w->seen, slot, (uintptr_t)o, MARK_EXCLUDED);
-        *out = MARK_EXCLUDED;
-        return 0;
-    }
-    return add_object(w, o, slot, out);
-}
-
-/* Referents are first collected, then looked up together with their slots prefetched. */
-static int collect_ref(PyObject *o, void *arg) {
-    return vec_push_ptr(((Walk *)arg)->collect, o);
-}
-
-static void prefetch_batch(Walk *w, const Vec *b) {
-    PyObject **refs = (PyObject **)b->data;
-    for (size_t i = 0; i < b->len; i++) ptrmap_prefetch(&w->seen, (uintptr_t)refs[i]);
-}
-
-/* Look up (or record) every referent collected in b, appending the edges. */
-static int flush_batch(Walk *w, Vec *b) {
-    PyObject **refs = (PyObject **)b->data;
-    size_t n = b->len;
-    b->len = 0;
-    while ((w->seen.len + n + 1) * 10 >= w->seen.cap * 7)
-        if (ptrmap_grow(&w->seen) < 0) return -1;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t idx;
-        if (lookup_or_add(w, refs[i], &idx) < 0) return -1;
-        if (!w->machinery_mode && w->keep_edges && idx < MARK_MACHINERY &&
-            vec_push_u32(&w->targets, idx) < 0)
-            return -1;
-    }
-    return 0;
+/* tp_traverse callback: keep the edge, and queue the referent if it is new. */
+static int visit(PyObject *r, void *arg) {
+    Walk *w = (Walk *)arg;
+    if (w->store_refs && vec_push_ptr(&w->refs, r) < 0) return -1;
+    int fresh = mark(w, r, w->mark_as);
+    if (fresh <= 0) return fresh;
+    return vec_push_ptr(w->push_to, r);
 }
 
 /* Edges tp_traverse does not report. */
 static int visit_hidden(Walk *w, PyObject *o, int is_ndarray) {
     if (is_ndarray) {
         PyArrayObject_fields *a = (PyArrayObject_fields *)o;
-        if (a->base && collect_ref(a->base, w) < 0) return -1;
+        if (a->base && visit(a->base, w) < 0) return -1;
         if (a->descr && a->descr->type_num == NPY_OBJECT && a->data) {
             int nd = a->nd;
             npy_intp total = 1;
@@ -300,7 +440,7 @@ static int visit_hidden(Walk *w, PyObject *o, int is_ndarray) {
                 for (int d = 0; d < nd; d++) p += index[d] * a->strides[d];
                 PyObject *item;
                 memcpy(&item, p, sizeof(item));
-                if (item && collect_ref(item, w) < 0) return -1;
+                if (item && visit(item, w) < 0) return -1;
                 for (int d = nd - 1; d >= 0; d--) {
                     if (++index[d] < a->dimensions[d]) break;
                     index[d] = 0;
@@ -314,7 +454,7 @@ static int visit_hidden(Walk *w, PyObject *o, int is_ndarray) {
         PyObject *dict = PyType_GetDict((PyTypeObject *)o);
         int rc = 0;
         if (dict) {
-            rc = collect_ref(dict, w);
+            rc = visit(dict, w);
             Py_DECREF(dict);
         }
         else {
@@ -323,44 +463,39 @@ static int visit_hidden(Walk *w, PyObject *o, int is_ndarray) {
         return rc;
 #else
         PyObject *dict = ((PyTypeObject *)o)->tp_dict;
-        if (dict) return collect_ref(dict, w);
+        if (dict) return visit(dict, w);
 #endif
     }
     return 0;
 }
 
-/* Collect o's referents (tp_traverse and the hidden edges) into `into`. */
-static int collect_all(Walk *w, PyObject *o, int is_ndarray, Vec *into) {
-    PyTypeObject *tp = Py_TYPE(o);
-    w->collect = into;
-    if (PyObject_IS_GC(o) && tp->tp_traverse) {
-        if (tp->tp_traverse(o, collect_ref, w) < 0) return -1;
-    }
-    return visit_hidden(w, o, is_ndarray);
-}
-
+/* Visit o's referents: tp_traverse and the hidden edges. */
 static int visit_all(Walk *w, PyObject *o, int is_ndarray) {
-    if (collect_all(w, o, is_ndarray, &w->batch) < 0) return -1;
-    prefetch_batch(w, &w->batch);
-    return flush_batch(w, &w->batch);
+    PyTypeObject *tp = Py_TYPE(o);
+    if (PyObject_IS_GC(o) && tp->tp_traverse && tp->tp_traverse(o, visit, w) < 0) return -1;
+    return visit_hidden(w, o, is_ndarray);
 }
 
 /* ---------------------------------------------------------------- sizes */
 
-static int type_info(Walk *w, PyTypeObject *tp, uint32_t *out) {
-    if (tp == w->last_tp) {
-        *out = w->last_tidx;
-        return 0;
-    }
-    if (ptrmap_reserve(&w->type_map) < 0) return -1;
+static int sizeof_is_trusted(const Walk *w, PyObject *fn, PyCFunction direct) {
+    if (!direct || !Py_IS_TYPE(fn, &PyMethodDescr_Type)) return 0;
+    PyTypeObject *owner = PyDescr_TYPE(fn);
+    if (owner->tp_flags & Py_TPFLAGS_HEAPTYPE) return 0;
+    return !strchr(owner->tp_name, '.') || owner == w->ndarray_type;
+}
+
+static TypeInfo *type_info(Walk *w, PyTypeObject *tp) {
+    if (tp == w->last_tp) return w->last_ti;
     size_t slot = ptrmap_slot(&w->type_map, (uintptr_t)tp);
-    if (w->type_map.slots[slot].key) {
-        *out = w->type_map.slots[slot].val;
+    TypeInfo *found;
+    if (w->type_map.keys[slot]) {
+        found = &VEC_AT(w->types, TypeInfo, w->type_map.vals[slot]);
     }
     else {
         static PyObject *name = NULL;
-        if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return -1;
-        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, 0};
+        if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return NULL;
+        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, 0, 0, 1, -1};
         PyObject *fn = _PyType_Lookup(tp, name); /* borrowed, no error set */
         if (fn && fn != w->object_sizeof &&
             (Py_IS_TYPE(fn, &PyMethodDescr_Type) || PyCFunction_Check(fn))) {
@@ -382,16 +517,24 @@ static int type_info(Walk *w, PyTypeObject *tp, uint32_t *out) {
 #endif
         }
         ti.is_ndarray = w->ndarray_type && PyType_IsSubtype(tp, w->ndarray_type);
-        if (vec_reserve(&w->types, w->types.len + 1) < 0) return -1;
+        ti.excluded = is_excluded_type(w, tp);
+        if (ti.mode == SIZE_CALL && ti.sizeof_fn != w->object_sizeof)
+            ti.trusted = sizeof_is_trusted(w, ti.sizeof_fn, ti.direct);
+        size_t index = w->types.len;
+        if (vec_reserve(&w->types, index + 1) < 0 ||
+            ptrmap_insert(&w->type_map, (uintptr_t)tp, (uint32_t)index) < 0) {
+            PyErr_NoMemory();
+            return NULL;
+        }
         Py_INCREF(tp);
         Py_XINCREF(ti.sizeof_fn);
-        VEC_AT(w->types, TypeInfo, w->types.len) = ti;
-        ptrmap_set(&w->type_map, slot, (uintptr_t)tp, (uint32_t)w->types.len);
-        *out = (uint32_t)w->types.len++;
+        VEC_AT(w->types, TypeInfo, index) = ti;
+        w->types.len++;
+        found = &VEC_AT(w->types, TypeInfo, index);
     }
     w->last_tp = tp;
-    w->last_tidx = *out;
-    return 0;
+    w->last_ti = found;
+    return found;
 }
 
 /* What sys.getsizeof adds to __sizeof__: the GC header and, from 3.11, the managed
@@ -448,66 +591,97 @@ static int64_t shallow_size(Walk *w, TypeInfo *ti, PyObject *o) {
     return s + pre_header(w, o);
 }
 
-/* ---------------------------------------------------------------- phases */
-
-static int record_native(Walk *w, uint32_t idx, PyObject *o, int64_t size) {
+static int record_native(Walk *w, uint32_t row, PyObject *o, int64_t size) {
     PyArrayObject_fields *a = (PyArrayObject_fields *)o;
     if (!(a->flags & NPY_ARRAY_OWNDATA)) return 0;
-    int64_t fixed = (int64_t)sizeof(PyArrayObject_fields) + 2 * (int64_t)a->nd * (int64_t)sizeof(npy_intp)
-                    + pre_header(w, o);
+    int64_t fixed = (int64_t)sizeof(PyArrayObject_fields) +
+                    2 * (int64_t)a->nd * (int64_t)sizeof(npy_intp) + pre_header(w, o);
     int64_t buf = size - fixed;
     if (buf <= 0) return 0;
-    if (vec_push_u32(&w->native_idx, idx) < 0) return -1;
-    if (vec_reserve(&w->native_bytes, w->native_bytes.len + 1) < 0) return -1;
+    if (vec_push_u32(&w->native_idx, row) < 0 ||
+        vec_reserve(&w->native_bytes, w->native_bytes.len + 1) < 0)
+        return -1;
     VEC_AT(w->native_bytes, int64_t, w->native_bytes.len++) = buf;
     return 0;
 }
 
-/* Process every recorded object not yet processed: its type and its edges.  Double
-   buffered: object i's referents are collected (and their table slots prefetched) before
-   object i-1's are looked up, so the lookups' cache misses overlap with the traversal. */
-static int drain(Walk *w) {
-    Vec *pending = &w->batch, *next = &w->batch2;
-    size_t i = w->offsets.len - 1; /* the next object to traverse */
-    int has_pending = 0;           /* `pending` holds object i-1's referents */
-    for (;;) {
-        if (i < w->objs.len) {
-            PyObject *o = VEC_AT(w->objs, PyObject *, i);
-            if (i + 8 < w->objs.len) __builtin_prefetch(VEC_AT(w->objs, PyObject *, i + 8));
-            uint32_t tidx;
-            if (type_info(w, Py_TYPE(o), &tidx) < 0) return -1;
-            if (vec_reserve(&w->otype, i + 1) < 0) return -1;
-            VEC_AT(w->otype, uint32_t, i) = tidx;
-            w->otype.len = i + 1;
-            if (collect_all(w, o, VEC_AT(w->types, TypeInfo, tidx).is_ndarray, next) < 0)
-                return -1;
-            prefetch_batch(w, next);
-        }
-        else if (!has_pending) {
-            return 0;
-        }
-        if (has_pending) {
-            if (flush_batch(w, pending) < 0) return -1;
-            if (vec_reserve(&w->offsets, i + 1) < 0) return -1;
-            VEC_AT(w->offsets, int64_t, i) = (int64_t)w->targets.len;
-            w->offsets.len = i + 1;
-        }
-        if (i < w->otype.len) {
-            Vec *t = pending;
-            pending = next;
-            next = t;
-            has_pending = 1;
-            i++;
-        }
-        else {
-            has_pending = 0;
-        }
-    }
+/* Size row i now: its type's __sizeof__ is CPython's or ndarray's. */
+static int size_row(Walk *w, size_t row, TypeInfo *ti, PyObject *o) {
+    int64_t s = shallow_size(w, ti, o);
+    VEC_AT(w->osize, int64_t, row) = s;
+    return ti->is_ndarray ? record_native(w, (uint32_t)row, o, s) : 0;
 }
 
-/* Allocation site of every object (tracemalloc's traceback, interned to an index). */
+/* ---------------------------------------------------------------- phases */
+
+/* Process every queued object: a barrier if its type is excluded, else the next row, with
+   its type, its size (or a place in `deferred`) and its referents. */
+static int drain(Walk *w) {
+    while (w->head < w->objs.len) {
+        size_t q = w->head++;
+        PyObject **queue = (PyObject **)w->objs.data;
+        PyObject *o = queue[q];
+        if (q + PREFETCH_AHEAD < w->objs.len) __builtin_prefetch(queue[q + PREFETCH_AHEAD]);
+        TypeInfo *ti = type_info(w, Py_TYPE(o));
+        if (!ti) return -1;
+        if (ti->excluded) {
+            uint64_t bit, *pair = bit_pair(w, o, &bit, 0);
+            if (!pair) return -1;
+            pair[RECORDED] &= ~bit;
+            pair[OTHER] |= bit;
+            if (vec_push_ptr(&w->barriers, o) < 0) return -1;
+            continue;
+        }
+        if (w->nrows >= MAX_OBJECTS) {
+            PyErr_SetString(PyExc_OverflowError, "more objects than a snapshot can index");
+            return -1;
+        }
+        size_t row = w->nrows++;
+        queue[row] = o;
+        if (vec_reserve(&w->otype, row + 1) < 0 || vec_reserve(&w->osize, row + 1) < 0 ||
+            vec_reserve(&w->offsets, row + 2) < 0)
+            return -1;
+        if (ti->out < 0) {
+            ti->out = (int64_t)w->out_types.len;
+            if (vec_push_u32(&w->out_types, (uint32_t)(ti - (TypeInfo *)w->types.data)) < 0)
+                return -1;
+        }
+        VEC_AT(w->otype, uint32_t, row) = (uint32_t)ti->out;
+        if (ti->trusted) {
+            if (size_row(w, row, ti, o) < 0) return -1;
+        }
+        else if (vec_push_u32(&w->deferred, (uint32_t)row) < 0) {
+            return -1;
+        }
+        w->store_refs = w->keep_edges;
+        int rc = visit_all(w, o, ti->is_ndarray);
+        w->store_refs = 0;
+        if (rc < 0) return -1;
+        VEC_AT(w->offsets, int64_t, row + 1) = (int64_t)w->refs.len;
+    }
+    w->otype.len = w->osize.len = w->nrows;
+    w->offsets.len = w->nrows + 1;
+    return 0;
+}
+
+static int mark_machinery(Walk *w) {
+    w->mark_as = OTHER;
+    w->push_to = &w->machinery;
+    Vec *lists[] = {&w->barriers, &w->machinery};
+    for (size_t l = 0; l < 2; l++)
+        for (size_t i = 0; i < lists[l]->len; i++) {
+            PyObject *o = VEC_AT(*lists[l], PyObject *, i);
+            int nd = w->ndarray_type && PyObject_TypeCheck(o, w->ndarray_type);
+            if (visit_all(w, o, nd) < 0) return -1;
+        }
+    w->mark_as = RECORDED;
+    w->push_to = &w->objs;
+    return 0;
+}
+
+/* Allocation site of every row (tracemalloc's traceback, interned to an index). */
 static int find_sites(Walk *w) {
-    size_t n = w->objs.len;
+    size_t n = w->nrows;
     if (!(w->site_ids = PyDict_New()) || !(w->site_list = PyList_New(0))) return -1;
     if (vec_reserve(&w->osite, n + 1) < 0) return -1;
     int32_t *sites = (int32_t *)w->osite.data;
@@ -544,177 +718,177 @@ static int find_sites(Walk *w) {
     return 0;
 }
 
-/* Hold every recorded object, then read sizes: __sizeof__ may run arbitrary C code. */
-static int measure(Walk *w) {
-    size_t n = w->objs.len;
+static int cmp_native(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Code may run from here on: hold what is still read, then size the deferred rows (and
+   find sites).  Native buffers end up in row order. */
+static int measure_held(Walk *w) {
     PyObject **objs = (PyObject **)w->objs.data;
-    for (size_t i = 0; i < n; i++) {
-        if (i + 16 < n) __builtin_prefetch(objs[i + 16], 1);
-        Py_INCREF(objs[i]);
+    uint32_t *rows = (uint32_t *)w->deferred.data;
+    size_t n_native = w->native_idx.len;
+    if (w->site_fn) {
+        for (size_t i = 0; i < w->nrows; i++) Py_INCREF(objs[i]);
+        w->held = 2;
     }
-    w->held = 1;
-    if (vec_reserve(&w->osize, n + 1) < 0) return -1;
-    int64_t *sizes = (int64_t *)w->osize.data;
-    for (size_t i = 0; i < n; i++) {
-        if (i + 16 < n) __builtin_prefetch(objs[i + 16]);
-        TypeInfo *ti = &VEC_AT(w->types, TypeInfo, VEC_AT(w->otype, uint32_t, i));
-        sizes[i] = shallow_size(w, ti, objs[i]);
-        if (ti->is_ndarray && record_native(w, (uint32_t)i, objs[i], sizes[i]) < 0) return -1;
+    else {
+        for (size_t i = 0; i < w->deferred.len; i++) Py_INCREF(objs[rows[i]]);
+        w->held = 1;
     }
-    w->osize.len = n;
+    for (size_t i = 0; i < w->deferred.len; i++) {
+        PyObject *o = objs[rows[i]];
+        TypeInfo *ti = type_info(w, Py_TYPE(o));
+        if (!ti || size_row(w, rows[i], ti, o) < 0) return -1;
+    }
+    if (w->native_idx.len > n_native) {
+        size_t m = w->native_idx.len;
+        uint32_t *idx = (uint32_t *)w->native_idx.data;
+        int64_t *bytes = (int64_t *)w->native_bytes.data;
+        uint64_t *pairs = PyMem_RawMalloc(m * sizeof(uint64_t) * 2);
+        if (!pairs) return -1;
+        for (size_t i = 0; i < m; i++) {
+            pairs[2 * i] = idx[i];
+            pairs[2 * i + 1] = (uint64_t)bytes[i];
+        }
+        qsort(pairs, m, 2 * sizeof(uint64_t), cmp_native);
+        for (size_t i = 0; i < m; i++) {
+            idx[i] = (uint32_t)pairs[2 * i];
+            bytes[i] = (int64_t)pairs[2 * i + 1];
+        }
+        PyMem_RawFree(pairs);
+    }
     return w->site_fn ? find_sites(w) : 0;
 }
 
-static int mark_machinery(Walk *w) {
-    w->machinery_mode = 1;
-    for (size_t i = 0; i < w->barriers.len; i++) {
-        PyObject *o = VEC_AT(w->barriers, PyObject *, i);
-        int nd = w->ndarray_type && PyObject_TypeCheck(o, w->ndarray_type);
-        if (visit_all(w, o, nd) < 0) return -1;
+/* Ids by address (sorted_ids, order), the roots' rows, and every stored referent address
+   turned into a row (dropping those that are not rows); everything from addresses alone. */
+static int number_by_address(Walk *w, const Vec *root_ptrs, Vec *ids, Vec *order, Vec *root_idx) {
+    size_t n = w->nrows;
+    if (rank_blocks(w) < 0) return -1;
+    if (vec_reserve(ids, n + 1) < 0 || vec_reserve(order, n + 1) < 0 ||
+        vec_reserve(root_idx, root_ptrs->len + 1) < 0)
+        return -1;
+    uint64_t *sid = (uint64_t *)ids->data;
+    uint32_t *ord = (uint32_t *)order->data;
+    PyObject **objs = (PyObject **)w->objs.data;
+    for (size_t r = 0; r < n; r++) {
+        int64_t k = rank_of(w, objs[r]);
+        if (k < 0) {
+            PyErr_SetString(PyExc_RuntimeError, "heap walk: a row lost its mark");
+            return -1;
+        }
+        sid[k] = (uint64_t)(uintptr_t)objs[r];
+        ord[k] = (uint32_t)r;
     }
-    for (size_t i = 0; i < w->machinery.len; i++) {
-        PyObject *o = VEC_AT(w->machinery, PyObject *, i);
-        int nd = w->ndarray_type && PyObject_TypeCheck(o, w->ndarray_type);
-        if (visit_all(w, o, nd) < 0) return -1;
+    ids->len = order->len = n;
+    for (size_t i = 0; i < root_ptrs->len; i++) {
+        int64_t k = rank_of(w, VEC_AT(*root_ptrs, PyObject *, i));
+        VEC_AT(*root_idx, int32_t, i) = k < 0 ? -1 : (int32_t)ord[k];
     }
-    w->machinery_mode = 0;
+    root_idx->len = root_ptrs->len;
+    if (!w->keep_edges) return 0;
+    /* In place: target t (4 bytes) never overwrites a referent e >= t (8 bytes) unread. */
+    char *buf = (char *)w->refs.data;
+    int64_t *off = (int64_t *)w->offsets.data;
+    size_t t = 0, e = 0;
+    for (size_t r = 0; r < n; r++) {
+        size_t end = (size_t)off[r + 1];
+        for (; e < end; e++) {
+            void *p;
+            memcpy(&p, buf + e * sizeof(void *), sizeof(p));
+            int64_t k = rank_of(w, p);
+            if (k < 0) continue;
+            memcpy(buf + t * sizeof(uint32_t), &ord[k], sizeof(uint32_t));
+            t++;
+        }
+        off[r + 1] = (int64_t)t;
+    }
+    w->refs.len = t;
     return 0;
 }
 
-/* ---------------------------------------------------------------- sort by address */
+/* ---------------------------------------------------------------- result */
 
-/* LSD radix sort of addresses (8-byte aligned) with their original indices, 11 bits a pass,
-   ping-ponging between the arrays and the scratch space; a pass where every key has the
-   same digit is skipped. */
-static void radix_sort(uint64_t *keys, uint32_t *vals, uint64_t *tk, uint32_t *tv, size_t n) {
-    if (n < 2) return;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (keys[i] < lo) lo = keys[i];
-        if (keys[i] > hi) hi = keys[i];
-    }
-    uint64_t span = (hi - lo) >> 3;
-    static size_t count[2049];
-    uint64_t *sk = keys, *dk = tk;
-    uint32_t *sv = vals, *dv = tv;
-    for (int shift = 0; shift < 64 && (span >> shift); shift += 11) {
-        memset(count, 0, sizeof(count));
-        for (size_t i = 0; i < n; i++) count[((((sk[i] - lo) >> 3) >> shift) & 2047) + 1]++;
-        int trivial = 0;
-        for (size_t b = 1; b <= 2048; b++)
-            if (count[b] == n) trivial = 1;
-        if (trivial) continue;
-        for (size_t b = 0; b < 2048; b++) count[b + 1] += count[b];
-        for (size_t i = 0; i < n; i++) {
-            size_t dst = count[(((sk[i] - lo) >> 3) >> shift) & 2047]++;
-            dk[dst] = sk[i];
-            dv[dst] = sv[i];
-        }
-        uint64_t *t64 = sk;
-        uint32_t *t32 = sv;
-        sk = dk;
-        sv = dv;
-        dk = t64;
-        dv = t32;
-    }
-    if (sk != keys) {
-        memcpy(keys, sk, n * sizeof(uint64_t));
-        memcpy(vals, sv, n * sizeof(uint32_t));
-    }
+static int put(PyObject *dict, const char *key, PyObject *value) {
+    if (!value) return -1;
+    int rc = PyDict_SetItemString(dict, key, value);
+    Py_DECREF(value);
+    return rc;
 }
 
-/* The result dict: columns in row (discovery) order; sorted_ids[k] is the address of row
-   order[k], ascending. */
-static PyObject *finish(Walk *w, Vec *root_idx, Vec *unreached) {
-    size_t n = w->objs.len;
-    PyObject *res = NULL, *ids_b = NULL, *order_b = NULL;
-    uint64_t *tk = NULL;
-    uint32_t *tv = NULL;
-
-    if (!(ids_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * sizeof(uint64_t))))) goto done;
-    if (!(order_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * sizeof(uint32_t))))) goto done;
-    uint64_t *keys = (uint64_t *)PyBytes_AS_STRING(ids_b);
-    uint32_t *order = (uint32_t *)PyBytes_AS_STRING(order_b);
-    for (size_t i = 0; i < n; i++) {
-        keys[i] = (uint64_t)(uintptr_t)VEC_AT(w->objs, PyObject *, i);
-        order[i] = (uint32_t)i;
+static PyObject *finish(Walk *w, Vec *ids, Vec *order, Vec *root_idx, Vec *unreached) {
+    size_t n = w->nrows;
+    PyObject *res = PyDict_New();
+    if (!res) return NULL;
+    PyObject *type_list = PyList_New((Py_ssize_t)w->out_types.len);
+    if (!type_list) goto fail;
+    for (size_t t = 0; t < w->out_types.len; t++) {
+        PyTypeObject *tp = VEC_AT(w->types, TypeInfo, VEC_AT(w->out_types, uint32_t, t)).tp;
+        Py_INCREF(tp);
+        PyList_SET_ITEM(type_list, (Py_ssize_t)t, (PyObject *)tp);
     }
-    tk = PyMem_RawMalloc((n + 1) * sizeof(uint64_t));
-    tv = PyMem_RawMalloc((n + 1) * sizeof(uint32_t));
-    if (!tk || !tv) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    radix_sort(keys, order, tk, tv, n);
-
-    TypeInfo *types = (TypeInfo *)w->types.data;
-    PyObject *type_list = PyList_New((Py_ssize_t)w->types.len);
-    if (!type_list) goto done;
-    for (size_t t = 0; t < w->types.len; t++) {
-        Py_INCREF(types[t].tp);
-        PyList_SET_ITEM(type_list, (Py_ssize_t)t, (PyObject *)types[t].tp);
-    }
-    PyObject *sites = Py_NewRef(Py_None);
-    if (w->site_fn) {
-        Py_SETREF(sites, PyBytes_FromStringAndSize(w->osite.data, (Py_ssize_t)(n * 4)));
-    }
-    if (!sites) {
-        Py_DECREF(type_list);
-        goto done;
-    }
-    PyObject *site_list = w->site_list ? Py_NewRef(w->site_list) : PyList_New(0);
-    if (!site_list) {
-        Py_DECREF(type_list);
-        Py_DECREF(sites);
-        goto done;
-    }
-    res = Py_BuildValue(
-        "{s:O,s:O,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:N,s:L,s:N,s:N}", "sorted_ids", ids_b, "order",
-        order_b, "types", w->otype.data, (Py_ssize_t)(n * sizeof(uint32_t)), "sizes",
-        w->osize.data, (Py_ssize_t)(n * sizeof(int64_t)), "offsets", w->offsets.data,
-        (Py_ssize_t)((n + 1) * sizeof(int64_t)), "targets", w->targets.data,
-        (Py_ssize_t)(w->targets.len * sizeof(uint32_t)), "roots", root_idx->data,
-        (Py_ssize_t)(root_idx->len * sizeof(int32_t)), "unreached", unreached->data,
-        (Py_ssize_t)(unreached->len * sizeof(uint32_t)), "native_index", w->native_idx.data,
-        (Py_ssize_t)(w->native_idx.len * sizeof(uint32_t)), "native_bytes",
-        w->native_bytes.data, (Py_ssize_t)(w->native_bytes.len * sizeof(int64_t)),
-        "type_objects", type_list, "sizeof_errors", (long long)w->sizeof_errors, "sites", sites,
-        "site_table", site_list);
-done:
-    PyMem_RawFree(tk);
-    PyMem_RawFree(tv);
-    Py_XDECREF(ids_b);
-    Py_XDECREF(order_b);
+    if (put(res, "type_objects", type_list) < 0 ||
+        put(res, "sorted_ids", vec_release(ids, n * sizeof(uint64_t))) < 0 ||
+        put(res, "order", vec_release(order, n * sizeof(uint32_t))) < 0 ||
+        put(res, "types", vec_release(&w->otype, n * sizeof(uint32_t))) < 0 ||
+        put(res, "sizes", vec_release(&w->osize, n * sizeof(int64_t))) < 0 ||
+        put(res, "offsets", vec_release(&w->offsets, (n + 1) * sizeof(int64_t))) < 0 ||
+        put(res, "targets", vec_release(&w->refs, w->refs.len * sizeof(uint32_t))) < 0 ||
+        put(res, "roots", vec_release(root_idx, root_idx->len * sizeof(int32_t))) < 0 ||
+        put(res, "unreached", vec_release(unreached, unreached->len * sizeof(uint32_t))) < 0 ||
+        put(res, "native_index",
+            vec_release(&w->native_idx, w->native_idx.len * sizeof(uint32_t))) < 0 ||
+        put(res, "native_bytes",
+            vec_release(&w->native_bytes, w->native_bytes.len * sizeof(int64_t))) < 0 ||
+        put(res, "sizeof_errors", PyLong_FromLongLong(w->sizeof_errors)) < 0 ||
+        put(res, "sites",
+            w->site_fn ? vec_release(&w->osite, n * sizeof(int32_t)) : Py_NewRef(Py_None)) < 0 ||
+        put(res, "site_table", w->site_list ? Py_NewRef(w->site_list) : PyList_New(0)) < 0)
+        goto fail;
     return res;
+fail:
+    Py_DECREF(res);
+    return NULL;
 }
 
 static void walk_free(Walk *w) {
-    if (w->held)
-        for (size_t i = 0; i < w->objs.len; i++) Py_DECREF(VEC_AT(w->objs, PyObject *, i));
+    PyObject **objs = (PyObject **)w->objs.data;
+    if (w->held == 2)
+        for (size_t i = 0; i < w->nrows; i++) Py_DECREF(objs[i]);
+    if (w->held == 1)
+        for (size_t i = 0; i < w->deferred.len; i++)
+            Py_DECREF(objs[VEC_AT(w->deferred, uint32_t, i)]);
     for (size_t t = 0; t < w->types.len; t++) {
         TypeInfo *ti = &VEC_AT(w->types, TypeInfo, t);
         Py_DECREF(ti->tp);
         Py_XDECREF(ti->sizeof_fn);
     }
-    Vec *vecs[] = {&w->objs, &w->otype, &w->osize, &w->offsets, &w->targets, &w->native_idx,
-                   &w->native_bytes, &w->barriers, &w->machinery, &w->batch, &w->batch2, &w->types};
-    for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) PyMem_RawFree(vecs[i]->data);
-    ptrmap_free(&w->seen);
+    Vec *vecs[] = {&w->bits,     &w->objs,         &w->otype,    &w->osize,
+                   &w->offsets,  &w->refs,         &w->deferred, &w->native_idx,
+                   &w->native_bytes, &w->barriers, &w->machinery, &w->types,
+                   &w->out_types, &w->osite};
+    for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) vec_free(vecs[i]);
+    ptrmap_free(&w->blocks);
     ptrmap_free(&w->type_map);
     PyMem_Free(w->excluded_types);
-    PyMem_RawFree(w->osite.data);
     Py_XDECREF(w->site_ids);
     Py_XDECREF(w->site_list);
 }
 
-/* Insert o as excluded up front; a barrier's referents are machinery unless reached. */
+/* Mark o excluded up front; a followed barrier's referents are machinery unless reached. */
 static int add_barrier(Walk *w, PyObject *o, int follow) {
-    if (ptrmap_reserve(&w->seen) < 0) return -1;
-    size_t slot = ptrmap_slot(&w->seen, (uintptr_t)o);
-    if (w->seen.slots[slot].key) return 0;
-    if (follow && vec_push_ptr(&w->barriers, o) < 0) return -1;
-    ptrmap_set(&w->seen, slot, (uintptr_t)o, MARK_EXCLUDED);
-    return 0;
+    int fresh = mark(w, o, OTHER);
+    if (fresh < 0) return -1;
+    return fresh && follow ? vec_push_ptr(&w->barriers, o) : 0;
+}
+
+/* Queue o as a row unless it is known; 0 or -1 on memory error. */
+static int enqueue(Walk *w, PyObject *o) {
+    int fresh = mark(w, o, RECORDED);
+    if (fresh <= 0) return fresh;
+    return vec_push_ptr(&w->objs, o);
 }
 
 static PyObject *walker_walk(PyObject *self, PyObject *args) {
@@ -736,18 +910,21 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     }
     Walk w;
     memset(&w, 0, sizeof(w));
-    w.objs.item = w.barriers.item = w.machinery.item = w.batch.item = w.batch2.item =
-        sizeof(PyObject *);
-    w.otype.item = w.targets.item = w.native_idx.item = sizeof(uint32_t);
-    w.osize.item = w.offsets.item = w.native_bytes.item = sizeof(int64_t);
+    w.objs.item = w.barriers.item = w.machinery.item = w.refs.item = sizeof(PyObject *);
+    w.otype.item = w.deferred.item = w.native_idx.item = w.out_types.item = sizeof(uint32_t);
+    w.osize.item = w.offsets.item = w.native_bytes.item = w.bits.item = sizeof(int64_t);
     w.types.item = sizeof(TypeInfo);
+    w.osite.item = sizeof(int32_t);
+    w.push_to = &w.objs;
+    w.mark_as = RECORDED;
     w.gc_head = gc_head;
     w.keep_edges = keep_edges;
     w.site_fn = site_fn == Py_None ? NULL : site_fn;
-    w.osite.item = sizeof(int32_t);
     w.ndarray_type = ndarray_type == Py_None ? NULL : (PyTypeObject *)ndarray_type;
     PyObject *result = NULL;
-    Vec root_idx = {NULL, 0, 0, sizeof(int32_t)}, unreached = {NULL, 0, 0, sizeof(uint32_t)};
+    Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0}, root_idx = {NULL, 0, 0, sizeof(int32_t), 0},
+        unreached = {NULL, 0, 0, sizeof(uint32_t), 0}, ids = {NULL, 0, 0, sizeof(uint64_t), 0},
+        order = {NULL, 0, 0, sizeof(uint32_t), 0};
     int gc_was_enabled = PyGC_Disable();
 
     /* Held for the whole walk; no Python code runs that could mutate them. */
@@ -761,10 +938,7 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     }
     w.n_excluded_types = PyTuple_GET_SIZE(exclude_types);
     w.excluded_types = PyMem_Malloc((size_t)(w.n_excluded_types + 1) * sizeof(PyTypeObject *));
-    if (!w.excluded_types) {
-        PyErr_NoMemory();
-        goto fail;
-    }
+    if (!w.excluded_types) goto nomem;
     for (Py_ssize_t i = 0; i < w.n_excluded_types; i++) {
         PyObject *t = PyTuple_GET_ITEM(exclude_types, i);
         if (!PyType_Check(t)) {
@@ -776,11 +950,12 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     Py_ssize_t n_seeds = PyList_GET_SIZE(seeds), n_roots = PyList_GET_SIZE(roots);
     /* Expected object count: the caller's hint (the last walk), else a guess from seeds. */
     size_t expect = (size_t)(hint > 0 ? hint + hint / 8 : n_seeds * 3) + (size_t)n_roots + 1024;
-    if (ptrmap_init(&w.seen, expect) < 0 || ptrmap_init(&w.type_map, 1024) < 0 ||
-        vec_reserve(&w.objs, expect) < 0 || vec_reserve(&w.offsets, expect + 1) < 0) {
-        PyErr_NoMemory();
-        goto fail;
-    }
+    if (ptrmap_init(&w.blocks, 4096) < 0 || ptrmap_init(&w.type_map, 1024) < 0 ||
+        vec_reserve(&w.objs, expect) < 0 || vec_reserve(&w.otype, expect) < 0 ||
+        vec_reserve(&w.osize, expect) < 0 || vec_reserve(&w.offsets, expect + 1) < 0 ||
+        vec_reserve(&w.bits, expect / 2) < 0 ||
+        (keep_edges && vec_reserve(&w.refs, expect + expect / 2) < 0))
+        goto nomem;
     VEC_AT(w.offsets, int64_t, 0) = 0;
     w.offsets.len = 1;
 
@@ -792,42 +967,37 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
         if (add_barrier(&w, PyList_GET_ITEM(exclude_objects, i), 1) < 0) goto nomem;
 
     /* Phase 1: the roots. */
-    if (vec_reserve(&root_idx, (size_t)n_roots + 1) < 0) goto nomem;
     for (Py_ssize_t i = 0; i < n_roots; i++) {
-        uint32_t idx;
-        if (lookup_or_add(&w, PyList_GET_ITEM(roots, i), &idx) < 0) goto nomem;
-        VEC_AT(root_idx, int32_t, root_idx.len++) = idx >= MARK_MACHINERY ? -1 : (int32_t)idx;
+        PyObject *r = PyList_GET_ITEM(roots, i);
+        if (vec_push_ptr(&root_ptrs, r) < 0 || enqueue(&w, r) < 0) goto nomem;
     }
-    if (drain(&w) < 0) goto fail;
+    if (drain(&w) < 0) goto nomem;
 
     /* Phase 2: the machinery. */
     for (Py_ssize_t i = 0; i < n_seeds; i++) {
         PyObject *o = PyList_GET_ITEM(seeds, i);
         if (is_excluded_type(&w, Py_TYPE(o)) && add_barrier(&w, o, 1) < 0) goto nomem;
     }
-    if (mark_machinery(&w) < 0) goto fail;
+    if (mark_machinery(&w) < 0) goto nomem;
 
-    /* Phase 3: whatever nothing above reached. */
+    /* Phase 3: whatever nothing above reached; each such seed is the next row. */
     for (Py_ssize_t i = 0; i < n_seeds; i++) {
-        PyObject *o = PyList_GET_ITEM(seeds, i);
-        size_t before = w.objs.len;
-        uint32_t idx;
-        if (lookup_or_add(&w, o, &idx) < 0) goto nomem;
-        if (w.objs.len > before) {
-            if (vec_push_u32(&unreached, idx) < 0) goto nomem;
-            if (drain(&w) < 0) goto fail;
-        }
+        size_t before = w.nrows, queued = w.objs.len;
+        if (enqueue(&w, PyList_GET_ITEM(seeds, i)) < 0) goto nomem;
+        if (w.objs.len == queued) continue;
+        if (drain(&w) < 0) goto nomem;
+        if (w.nrows > before && vec_push_u32(&unreached, (uint32_t)before) < 0) goto nomem;
     }
-    ptrmap_free(&w.seen);
-    if (measure(&w) < 0) goto fail;
-    result = finish(&w, &root_idx, &unreached);
+    if (number_by_address(&w, &root_ptrs, &ids, &order, &root_idx) < 0) goto nomem;
+    if (measure_held(&w) < 0) goto nomem;
+    result = finish(&w, &ids, &order, &root_idx, &unreached);
     goto fail; /* common cleanup */
 nomem:
     if (!PyErr_Occurred()) PyErr_NoMemory();
 fail:
     walk_free(&w);
-    PyMem_RawFree(root_idx.data);
-    PyMem_RawFree(unreached.data);
+    Vec *locals[] = {&root_ptrs, &root_idx, &unreached, &ids, &order};
+    for (size_t i = 0; i < sizeof(locals) / sizeof(locals[0]); i++) vec_free(locals[i]);
     Py_DECREF(roots);
     Py_DECREF(seeds);
     if (gc_was_enabled) PyGC_Enable();
@@ -867,7 +1037,8 @@ static PyMethodDef walker_methods[] = {
     {"walk", walker_walk, METH_VARARGS,
      "walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,"
      " site_fn=None, edges=True) -> dict\n\n"
-     "Visit every object reachable from roots, then every unreached seed; return columns."},
+     "Visit every object reachable from roots, then every unreached seed; return columns\n"
+     "(read-only memoryviews) and the type objects."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -877,6 +1048,7 @@ static struct PyModuleDef walker_module = {
 };
 
 PyMODINIT_FUNC PyInit__walker(void) {
+    if (PyType_Ready(&Buffer_Type) < 0) return NULL;
     PyObject *m = PyModule_Create(&walker_module);
     if (!m) return NULL;
     if (PyModule_AddIntConstant(m, "NDARRAY_STRUCT_SIZE", (long)sizeof(PyArrayObject_fields)) < 0) {

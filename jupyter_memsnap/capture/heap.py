@@ -177,7 +177,7 @@ def capture(
 def _column(value: Any, dtype: type) -> np.ndarray:
     if value is None:
         return np.zeros(0, dtype=dtype)
-    if isinstance(value, bytes):
+    if isinstance(value, bytes | memoryview):
         return np.frombuffer(value, dtype=dtype)
     arr: np.ndarray = np.ascontiguousarray(value, dtype=dtype)
     arr.setflags(write=False)

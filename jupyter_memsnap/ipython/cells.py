@@ -19,6 +19,7 @@ import numpy as np
 import psutil
 
 from ..capture.heap import RawHeap
+from ..model.diff import match_sorted
 
 _PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
 BEFORE_TRACKING = 0
@@ -127,8 +128,9 @@ class BirthRegister:
     def _match(self, sorted_ids: np.ndarray, types: np.ndarray, default: int) -> np.ndarray:
         born = np.full(len(sorted_ids), default, dtype=np.int32)
         if len(self.ids) and len(sorted_ids):
-            pos = np.minimum(np.searchsorted(self.ids, sorted_ids), len(self.ids) - 1)
-            seen = (self.ids[pos] == sorted_ids) & (self.types[pos] == types)
+            pos = match_sorted(self.ids, sorted_ids)
+            seen = pos >= 0
+            seen[seen] = self.types[pos[seen]] == types[seen]
             born[seen] = self.born[pos[seen]]
         return born
 

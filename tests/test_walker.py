@@ -108,6 +108,7 @@ def test_c_and_python_agree_when_every_array_outgrows_its_first_allocation(edges
     assert len(_col(c, "sizes")) > 660_000
     assert (_col(c, "sizes") > 0).all()
 
+
 def _col(raw: dict[str, Any], key: str) -> np.ndarray:
     value = raw[key]
     if value is None:  # the compiled walker's empty column

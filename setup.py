@@ -16,6 +16,12 @@ setup(
             optional=True,
         ),
         Extension(
+            "jupyter_memsnap.model._diff",
+            ["jupyter_memsnap/model/_diff.c"],
+            extra_compile_args=COMPILE_ARGS,
+            optional=True,
+        ),
+        Extension(
             "jupyter_memsnap.model._graph",
             ["jupyter_memsnap/model/_graph.c"],
             extra_compile_args=COMPILE_ARGS,

@@ -247,21 +247,6 @@ def test_c_and_python_agree_on_sites_and_census() -> None:
     np.testing.assert_array_equal(_col(census, "sizes"), _col(c, "sizes"))
 
 
-@needs_c
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(st.integers(0, 2**64 - 1), unique=True),
-    st.lists(st.integers(0, 2**64 - 1), unique=True),
-)
-def test_compiled_merge_of_sorted_ids_matches_a_binary_search(a: list[int], b: list[int]) -> None:
-    from jupyter_memsnap.model.diff import match_sorted
-
-    sa, sb = np.array(sorted(a), np.uint64), np.array(sorted(b), np.uint64)
-    merged = match_sorted(sa, sb)
-    expected = [sorted(a).index(x) if x in set(a) else -1 for x in sorted(b)]
-    assert merged.tolist() == expected
-
-
 def test_the_next_walk_is_sized_from_the_object_count_of_the_last() -> None:
     raw = heap.capture([("x", "variable", [object() for _ in range(1000)])], collect=False)
     assert heap._last_count[0] == len(raw.order) == len(raw.sizes)

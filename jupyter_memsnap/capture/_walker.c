@@ -1004,36 +1004,7 @@ fail:
     return result;
 }
 
-/* match(a, b): for each id of the ascending uint64 array b, its position in the ascending
-   array a, or -1.  One linear merge: diffs of two snapshots are merges, not searches. */
-static PyObject *walker_match(PyObject *self, PyObject *args) {
-    Py_buffer a, b;
-    if (!PyArg_ParseTuple(args, "y*y*:match", &a, &b)) return NULL;
-    PyObject *out = NULL;
-    if (a.len % 8 || b.len % 8) {
-        PyErr_SetString(PyExc_ValueError, "match expects two uint64 arrays");
-        goto done;
-    }
-    size_t na = (size_t)a.len / 8, nb = (size_t)b.len / 8;
-    if (!(out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nb * sizeof(int64_t))))) goto done;
-    const uint64_t *ka = (const uint64_t *)a.buf, *kb = (const uint64_t *)b.buf;
-    int64_t *pos = (int64_t *)PyBytes_AS_STRING(out);
-    Py_BEGIN_ALLOW_THREADS
-    size_t i = 0;
-    for (size_t j = 0; j < nb; j++) {
-        while (i < na && ka[i] < kb[j]) i++;
-        pos[j] = (i < na && ka[i] == kb[j]) ? (int64_t)i : -1;
-    }
-    Py_END_ALLOW_THREADS
-done:
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&b);
-    return out;
-}
-
 static PyMethodDef walker_methods[] = {
-    {"match", walker_match, METH_VARARGS,
-     "match(a, b) -> bytes of int64: position in sorted a of each id of sorted b, or -1"},
     {"walk", walker_walk, METH_VARARGS,
      "walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,"
      " site_fn=None, edges=True) -> dict\n\n"

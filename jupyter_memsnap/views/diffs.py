@@ -7,12 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..model.diff import SnapshotDiff
-
-
-def _bincount(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    out = np.bincount(codes, weights=weights, minlength=n)
-    return out.astype(np.int64)
+from ..model.diff import SnapshotDiff, tally
 
 
 def types_diff(d: SnapshotDiff) -> pd.DataFrame:
@@ -21,21 +16,21 @@ def types_diff(d: SnapshotDiff) -> pd.DataFrame:
     m = d._match
     names = m["names"]
     n = len(names)
-    ta, tb = m["type_a"], m["type_b"]
-    fresh, gone = ~m["survived_b"], ~m["survived_a"]
+    kept_a, freed, kept_a_size, freed_size = tally(m["type_a"], ~m["survived_a"], d.before.sizes, n)
+    survived, new, kept_b_size, new_size = tally(m["type_b"], ~m["survived_b"], d.after.sizes, n)
     df = pd.DataFrame(
         {
             "type": names[:, 1] if n else [],
             "module": names[:, 0] if n else [],
-            "count_a": _bincount(ta, n),
-            "count_b": _bincount(tb, n),
-            "size_a": _bincount(ta, n, d.before.sizes),
-            "size_b": _bincount(tb, n, d.after.sizes),
-            "new": _bincount(tb[fresh], n),
-            "freed": _bincount(ta[gone], n),
-            "survived": _bincount(tb[~fresh], n),
-            "new_size": _bincount(tb[fresh], n, d.after.sizes[fresh]),
-            "freed_size": _bincount(ta[gone], n, d.before.sizes[gone]),
+            "count_a": kept_a + freed,
+            "count_b": survived + new,
+            "size_a": kept_a_size + freed_size,
+            "size_b": kept_b_size + new_size,
+            "new": new,
+            "freed": freed,
+            "survived": survived,
+            "new_size": new_size,
+            "freed_size": freed_size,
         }
     )
     df.insert(4, "count_diff", df["count_b"] - df["count_a"])

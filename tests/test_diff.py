@@ -94,3 +94,27 @@ def test_tally_refuses_codes_out_of_range() -> None:
         diff.tally(np.array([0, 5], np.int32), np.zeros(2, bool), np.zeros(2, np.int64), 3)
     with pytest.raises(ValueError, match="differ in length"):
         diff.tally(np.array([0], np.int32), np.zeros(2, bool), np.zeros(2, np.int64), 3)
+
+
+@needs_c
+@settings(max_examples=150, deadline=None)
+@given(pool, pool, st.integers(-5, 5))
+def test_compiled_inherit_agrees_with_numpy_and_a_dict(
+    a: list[tuple[int, int]], b: list[tuple[int, int]], default: int
+) -> None:
+    a, b = sorted(a), sorted(b)
+    ids_a, types_a = np.array([x for x, _ in a], np.uint64), np.array([t for _, t in a], np.int32)
+    ids_b, types_b = np.array([x for x, _ in b], np.uint64), np.array([t for _, t in b], np.int32)
+    value_a = np.arange(len(a), dtype=np.int32) * 10 + 100
+    args = (ids_a, types_a, value_a, ids_b, types_b, default)
+    c = diff.inherit(*args, compiled=True)
+    np.testing.assert_array_equal(c, diff.inherit(*args, compiled=False))
+    known = {(x, t): 100 + 10 * i for i, (x, t) in enumerate(a)}
+    assert c.tolist() == [known.get((x, t), default) for x, t in b]
+
+
+@needs_c
+def test_inherit_refuses_columns_of_different_lengths() -> None:
+    ids = np.array([1, 2], np.uint64)
+    with pytest.raises(ValueError, match="differ in length"):
+        diff.inherit(ids, np.zeros(1, np.int32), np.zeros(2, np.int32), ids, np.zeros(2), 0)

@@ -37,7 +37,8 @@
 #endif
 
 #define MAX_OBJECTS 0xFFFFFFF0u
-#define PREFETCH_AHEAD 12
+#define PREFETCH_AHEAD 8
+#define TYPE_CACHE 256
 
 /* ---------------------------------------------------------------- growable arrays */
 
@@ -68,8 +69,7 @@ static void vec_free(Vec *v) {
     v->len = v->cap = v->mapped = 0;
 }
 
-static int vec_reserve(Vec *v, size_t want) {
-    if (want <= v->cap) return 0;
+static int vec_grow(Vec *v, size_t want) {
     size_t ncap = v->cap ? v->cap : 1024;
     while (ncap < want) ncap += ncap / 2 + 1;
 #ifdef __linux__
@@ -100,6 +100,10 @@ static int vec_reserve(Vec *v, size_t want) {
     v->data = nd;
     v->cap = ncap;
     return 0;
+}
+
+static inline int vec_reserve(Vec *v, size_t want) {
+    return want <= v->cap ? 0 : vec_grow(v, want);
 }
 
 #define VEC_AT(v, T, i) (((T *)(v).data)[i])
@@ -268,6 +272,9 @@ typedef struct {
     int64_t fixed;       /* SIZE_OBJECT_FIXED: size once known, else -1 */
     int mode;
     int is_ndarray;
+    int traverse;        /* instances are GC objects with tp_traverse (gc_check: ask each one) */
+    int gc_check;
+    int hidden;          /* instances may have edges tp_traverse does not report */
     int excluded;        /* an exclude_types entry: its instances are barriers */
     int trusted;         /* sizing runs no code that could free an object */
     int64_t out;         /* index in the result's type list, -1 until a row has this type */
@@ -310,8 +317,8 @@ typedef struct {
     PyObject *site_list; /* list of tracebacks */
     Vec osite;           /* int32 site index per row, -1 unknown */
     int64_t sizeof_errors;
-    PyTypeObject *last_tp;
-    TypeInfo *last_ti;
+    PyTypeObject *type_cache_key[TYPE_CACHE];
+    uint32_t type_cache_val[TYPE_CACHE];
 } Walk;
 
 /* First word of the block holding address p, or SIZE_MAX: absent (create == 0) or out of
@@ -485,17 +492,16 @@ static int sizeof_is_trusted(const Walk *w, PyObject *fn, PyCFunction direct) {
     return !strchr(owner->tp_name, '.') || owner == w->ndarray_type;
 }
 
-static TypeInfo *type_info(Walk *w, PyTypeObject *tp) {
-    if (tp == w->last_tp) return w->last_ti;
+static TypeInfo *type_info_slow(Walk *w, PyTypeObject *tp, size_t cached) {
     size_t slot = ptrmap_slot(&w->type_map, (uintptr_t)tp);
-    TypeInfo *found;
+    uint32_t found;
     if (w->type_map.keys[slot]) {
-        found = &VEC_AT(w->types, TypeInfo, w->type_map.vals[slot]);
+        found = w->type_map.vals[slot];
     }
     else {
         static PyObject *name = NULL;
         if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return NULL;
-        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, 0, 0, 1, -1};
+        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, 0, 0, 0, 0, 0, 1, -1};
         PyObject *fn = _PyType_Lookup(tp, name); /* borrowed, no error set */
         if (fn && fn != w->object_sizeof &&
             (Py_IS_TYPE(fn, &PyMethodDescr_Type) || PyCFunction_Check(fn))) {
@@ -517,6 +523,9 @@ static TypeInfo *type_info(Walk *w, PyTypeObject *tp) {
 #endif
         }
         ti.is_ndarray = w->ndarray_type && PyType_IsSubtype(tp, w->ndarray_type);
+        ti.traverse = PyType_IS_GC(tp) && tp->tp_traverse;
+        ti.gc_check = tp->tp_is_gc != NULL;
+        ti.hidden = ti.is_ndarray || PyType_IsSubtype(tp, &PyType_Type);
         ti.excluded = is_excluded_type(w, tp);
         if (ti.mode == SIZE_CALL && ti.sizeof_fn != w->object_sizeof)
             ti.trusted = sizeof_is_trusted(w, ti.sizeof_fn, ti.direct);
@@ -530,11 +539,18 @@ static TypeInfo *type_info(Walk *w, PyTypeObject *tp) {
         Py_XINCREF(ti.sizeof_fn);
         VEC_AT(w->types, TypeInfo, index) = ti;
         w->types.len++;
-        found = &VEC_AT(w->types, TypeInfo, index);
+        found = (uint32_t)index;
     }
-    w->last_tp = tp;
-    w->last_ti = found;
-    return found;
+    w->type_cache_key[cached] = tp;
+    w->type_cache_val[cached] = found;
+    return &VEC_AT(w->types, TypeInfo, found);
+}
+
+/* What the walk knows about type tp (a direct-mapped cache in front of the type map). */
+static inline TypeInfo *type_info(Walk *w, PyTypeObject *tp) {
+    size_t h = ((uintptr_t)tp >> 6) & (TYPE_CACHE - 1);
+    if (w->type_cache_key[h] == tp) return &VEC_AT(w->types, TypeInfo, w->type_cache_val[h]);
+    return type_info_slow(w, tp, h);
 }
 
 /* What sys.getsizeof adds to __sizeof__: the GC header and, from 3.11, the managed
@@ -639,7 +655,7 @@ static int drain(Walk *w) {
         size_t row = w->nrows++;
         queue[row] = o;
         if (vec_reserve(&w->otype, row + 1) < 0 || vec_reserve(&w->osize, row + 1) < 0 ||
-            vec_reserve(&w->offsets, row + 2) < 0)
+            (w->keep_edges && vec_reserve(&w->offsets, row + 2) < 0))
             return -1;
         if (ti->out < 0) {
             ti->out = (int64_t)w->out_types.len;
@@ -654,13 +670,15 @@ static int drain(Walk *w) {
             return -1;
         }
         w->store_refs = w->keep_edges;
-        int rc = visit_all(w, o, ti->is_ndarray);
+        int rc = 0;
+        if (ti->traverse && (!ti->gc_check || PyObject_IS_GC(o)))
+            rc = Py_TYPE(o)->tp_traverse(o, visit, w);
+        if (rc == 0 && ti->hidden) rc = visit_hidden(w, o, ti->is_ndarray);
         w->store_refs = 0;
         if (rc < 0) return -1;
-        VEC_AT(w->offsets, int64_t, row + 1) = (int64_t)w->refs.len;
+        if (w->keep_edges) VEC_AT(w->offsets, int64_t, row + 1) = (int64_t)w->refs.len;
     }
     w->otype.len = w->osize.len = w->nrows;
-    w->offsets.len = w->nrows + 1;
     return 0;
 }
 
@@ -788,7 +806,13 @@ static int number_by_address(Walk *w, const Vec *root_ptrs, Vec *ids, Vec *order
         VEC_AT(*root_idx, int32_t, i) = k < 0 ? -1 : (int32_t)ord[k];
     }
     root_idx->len = root_ptrs->len;
-    if (!w->keep_edges) return 0;
+    if (!w->keep_edges) {
+        /* A census has no edges: offsets are zeros, in fresh pages nobody touches. */
+        vec_free(&w->offsets);
+        if (vec_reserve(&w->offsets, n + 1) < 0) return -1;
+        if (!w->offsets.mapped) memset(w->offsets.data, 0, (n + 1) * sizeof(int64_t));
+        return 0;
+    }
     /* In place: target t (4 bytes) never overwrites a referent e >= t (8 bytes) unread. */
     char *buf = (char *)w->refs.data;
     int64_t *off = (int64_t *)w->offsets.data;
@@ -952,7 +976,8 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     size_t expect = (size_t)(hint > 0 ? hint + hint / 8 : n_seeds * 3) + (size_t)n_roots + 1024;
     if (ptrmap_init(&w.blocks, 4096) < 0 || ptrmap_init(&w.type_map, 1024) < 0 ||
         vec_reserve(&w.objs, expect) < 0 || vec_reserve(&w.otype, expect) < 0 ||
-        vec_reserve(&w.osize, expect) < 0 || vec_reserve(&w.offsets, expect + 1) < 0 ||
+        vec_reserve(&w.osize, expect) < 0 ||
+        vec_reserve(&w.offsets, keep_edges ? expect + 1 : 1) < 0 ||
         vec_reserve(&w.bits, expect / 2) < 0 ||
         (keep_edges && vec_reserve(&w.refs, expect + expect / 2) < 0))
         goto nomem;

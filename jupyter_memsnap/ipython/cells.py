@@ -19,7 +19,7 @@ import numpy as np
 import psutil
 
 from ..capture.heap import RawHeap
-from ..model.diff import match_sorted
+from ..model.diff import inherit
 
 _PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
 BEFORE_TRACKING = 0
@@ -125,15 +125,6 @@ class BirthRegister:
             dtype=np.int32,
         )
 
-    def _match(self, sorted_ids: np.ndarray, types: np.ndarray, default: int) -> np.ndarray:
-        born = np.full(len(sorted_ids), default, dtype=np.int32)
-        if len(self.ids) and len(sorted_ids):
-            pos = match_sorted(self.ids, sorted_ids)
-            seen = pos >= 0
-            seen[seen] = self.types[pos[seen]] == types[seen]
-            born[seen] = self.born[pos[seen]]
-        return born
-
     def _sorted_types(self, heap: RawHeap | Any) -> np.ndarray:
         per_type = self._codes(tuple(heap.type_module), tuple(heap.type_qualname))
         return (
@@ -145,13 +136,15 @@ class BirthRegister:
     def update(self, heap: RawHeap, cell: int) -> None:
         """Merge a census: objects not seen before were born in ``cell``."""
         types = self._sorted_types(heap)
-        self.born = self._match(heap.sorted_ids, types, cell if self.started else BEFORE_TRACKING)
+        default = cell if self.started else BEFORE_TRACKING
+        self.born = inherit(self.ids, self.types, self.born, heap.sorted_ids, types, default)
         self.ids, self.types = heap.sorted_ids.copy(), types
         self.started = True
 
     def born_of(self, heap: RawHeap, current_cell: int) -> np.ndarray:
         """Cell of birth of each row of a capture: unseen objects are born now."""
-        by_id = self._match(heap.sorted_ids, self._sorted_types(heap), current_cell)
+        types = self._sorted_types(heap)
+        by_id = inherit(self.ids, self.types, self.born, heap.sorted_ids, types, current_cell)
         born = np.empty(len(by_id), dtype=np.int32)
         born[heap.order] = by_id
         return born

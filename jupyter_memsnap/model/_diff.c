@@ -171,12 +171,52 @@ done:
     return res;
 }
 
+/* inherit(ids_a, types_a, value_a, ids_b, types_b, default) -> int32 per id of b: value_a of
+   the same object in a (same id and type code), else default.  ids ascending uint64; types
+   int32 and value_a int32 in the same (id) order. */
+static PyObject *diff_inherit(PyObject *self, PyObject *args) {
+    Py_buffer in[5];
+    int default_value;
+    memset(in, 0, sizeof(in));
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*i:inherit", &in[0], &in[1], &in[2], &in[3], &in[4],
+                          &default_value))
+        return NULL;
+    PyObject *out = NULL;
+    static const char *names[] = {"ids_a", "types_a", "value_a", "ids_b", "types_b"};
+    static const Py_ssize_t sizes[] = {8, 4, 4, 8, 4};
+    Py_ssize_t n[5];
+    for (int k = 0; k < 5; k++)
+        if ((n[k] = items(&in[k], sizes[k], names[k])) < 0) goto done;
+    if (n[1] != n[0] || n[2] != n[0] || n[4] != n[3]) {
+        PyErr_SetString(PyExc_ValueError, "inherit: ids, types and values differ in length");
+        goto done;
+    }
+    Py_ssize_t na = n[0], nb = n[3];
+    if (!(out = PyBytes_FromStringAndSize(NULL, nb * 4))) goto done;
+    const uint64_t *ida = in[0].buf, *idb = in[3].buf;
+    const int32_t *ta = in[1].buf, *va = in[2].buf, *tb = in[4].buf;
+    int32_t *res = (int32_t *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t i = 0;
+    for (Py_ssize_t j = 0; j < nb; j++) {
+        while (i < na && ida[i] < idb[j]) i++;
+        res[j] = (i < na && ida[i] == idb[j] && ta[i] == tb[j]) ? va[i] : default_value;
+    }
+    Py_END_ALLOW_THREADS
+done:
+    for (int k = 0; k < 5; k++)
+        if (in[k].obj) PyBuffer_Release(&in[k]);
+    return out;
+}
+
 static PyMethodDef diff_methods[] = {
     {"match", diff_match, METH_VARARGS,
      "match(a, b) -> bytes of int64: position in sorted a of each id of sorted b, or -1"},
     {"survivors", diff_survivors, METH_VARARGS,
      "survivors(ids_a, order_a, type_a, ids_b, order_b, type_b) -> (rows_a, rows_b, alive_a,"
      " alive_b)\n\nObjects alive in both snapshots: same id and same type code."},
+    {"inherit", diff_inherit, METH_VARARGS,
+     "inherit(ids_a, types_a, value_a, ids_b, types_b, default) -> bytes of int32 per id of b"},
     {"tally", diff_tally, METH_VARARGS,
      "tally(codes, flags, sizes, k) -> (counts, bytes): int64[2k] each, per code and flag"},
     {NULL, NULL, 0, NULL},

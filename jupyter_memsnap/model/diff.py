@@ -96,6 +96,36 @@ def survivors(
     return rows_a, rows_b, alive_a, alive_b
 
 
+def inherit(
+    ids_a: np.ndarray,
+    types_a: np.ndarray,
+    value_a: np.ndarray,
+    ids_b: np.ndarray,
+    types_b: np.ndarray,
+    default: int,
+    *,
+    compiled: bool | None = None,
+) -> np.ndarray:
+    """Per id of ascending ``ids_b``: ``value_a`` of the same object in a (same id and type
+    code; a's columns in ascending id order), else ``default``."""
+    ids_a, ids_b = np.ascontiguousarray(ids_a, np.uint64), np.ascontiguousarray(ids_b, np.uint64)
+    types_a, types_b = (
+        np.ascontiguousarray(types_a, np.int32),
+        np.ascontiguousarray(types_b, np.int32),
+    )
+    value_a = np.ascontiguousarray(value_a, np.int32)
+    if HAVE_COMPILED if compiled is None else compiled:
+        return np.frombuffer(
+            _diff.inherit(ids_a, types_a, value_a, ids_b, types_b, default), np.int32
+        )
+    out = np.full(len(ids_b), default, dtype=np.int32)
+    pos = match_sorted(ids_a, ids_b)
+    seen = pos >= 0
+    seen[seen] = types_a[pos[seen]] == types_b[seen]
+    out[seen] = value_a[pos[seen]]
+    return out
+
+
 def tally(
     codes: np.ndarray,
     flags: np.ndarray,

@@ -13,8 +13,9 @@ samples         ~20 %        instances of a small user class with 3 attributes (
                              and a str) — 4 new objects per instance
 strings         ~10 %        list of unique strings, 8–60 characters
 floats          ~10 %        list of floats
-frame           ~18 %        pandas DataFrame with int64, float64, str (pandas' default
-                             string dtype: one Python str per row without pyarrow) and
+frame           ~18 %        pandas DataFrame with int64, float64, str (pandas' ``str``
+                             dtype with python storage: one Python str per row, also
+                             where pyarrow is installed) and
                              categorical (20 categories) columns
 pairs           ~2 %         list of (int, float) tuples sharing the records' ints
 arrays          (bytes)      numpy arrays totalling ~100 bytes per object, i.e. ~300 MB at
@@ -90,8 +91,22 @@ def _frame(rows: int, rng: np.random.Generator) -> pd.DataFrame:
         {
             "key": np.arange(rows, dtype=np.int64),
             "value": rng.normal(size=rows),
-            "label": [f"row-{i}" for i in range(rows)],
+            "label": pd.array(
+                [f"row-{i}" for i in range(rows)], dtype=pd.StringDtype("python", na_value=np.nan)
+            ),
             "segment": pd.Categorical.from_codes(codes, categories=CATEGORIES),
+        }
+    )
+
+
+def _arrow_frame(rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """The frame's data in pyarrow storage (pandas' ``str`` columns where pyarrow is installed):
+    its bytes live in pyarrow's buffers, which no ``__sizeof__`` reports."""
+    return pd.DataFrame(
+        {
+            "key": pd.array(np.arange(rows, dtype=np.int64), dtype="int64[pyarrow]"),
+            "value": pd.array(rng.normal(size=rows), dtype="double[pyarrow]"),
+            "label": pd.array([f"row-{i}" for i in range(rows)], dtype="string[pyarrow]"),
         }
     )
 
@@ -133,6 +148,7 @@ PARTS: dict[str, float] = {
     "floats": 0.10,
     "frame": 0.18,
     "pairs": 0.02 / 2,
+    "arrow_frame": 0.18,
 }
 """Count of items per part, as a fraction of the requested objects."""
 
@@ -151,11 +167,13 @@ def build_part(name: str, n: int, seed: int = 0, records: list | None = None) ->
         "strings": _strings,
         "floats": _floats,
         "frame": _frame,
+        "arrow_frame": _arrow_frame,
     }
     return builders[name](k, rng)
 
 
 PART_NAMES = ("records", "samples", "strings", "floats", "frame", "pairs", "arrays")
+"""The parts of the heap; ``arrow_frame`` (needs pyarrow) is built only on request."""
 
 
 def build_heap(n: int, seed: int = 0) -> dict[str, Any]:

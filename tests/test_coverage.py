@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import jupyter_memsnap
@@ -23,13 +24,16 @@ ROWS = 300_000
 TOLERANCE = 0.02
 
 
-def _frame(n: int, seed: int = 0) -> pd.DataFrame:
+def _frame(n: int, seed: int = 0, strings: str = "python") -> pd.DataFrame:
+    """int, float, str (in Python str objects, or in pyarrow buffers: pandas' default where
+    pyarrow is installed) and categorical columns."""
     rng = np.random.default_rng(seed)
+    text = [f"name-{k:08d}" for k in range(n)]
     return pd.DataFrame(
         {
             "i": np.arange(n, dtype=np.int64),
             "f": rng.random(n),
-            "s": [f"name-{k:08d}" for k in range(n)],
+            "s": pd.array(text, dtype=pd.StringDtype(strings, na_value=np.nan)),
             "c": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
         }
     )
@@ -65,7 +69,7 @@ def _take(engine: str, **named: Any) -> Snapshot:
 
 def _buffers(snap: Snapshot) -> int:
     memory = snap.memory.set_index("measure")["bytes"]
-    return int(memory["numpy buffers"])
+    return int(memory["native buffers"])
 
 
 def _variables(snap: Snapshot) -> pd.DataFrame:
@@ -115,7 +119,7 @@ def test_a_200_mb_array_and_its_view_count_the_buffer_once(engine: str) -> None:
     assert native[big_row] == big.nbytes
     assert view_row not in native
 
-    # the 200 MB appear once among the numpy buffers and once in the heap total
+    # the 200 MB appear once among the native buffers and once in the heap total
     assert _buffers(snap) >= big.nbytes
     assert _within(_buffers(snap) - _buffers(before), big.nbytes)
     made = sys.getsizeof(big) + sys.getsizeof(view)
@@ -174,22 +178,19 @@ def test_two_variables_sharing_one_array_count_it_once(engine: str) -> None:
 # ----------------------------------------------------------------------------- pandas
 
 
-def test_pandas_string_column_is_what_this_test_assumes() -> None:
-    """The truth below depends on how the installed pandas stores a column of str."""
-    array = _frame(10)["s"].array
-    if hasattr(array, "_pa_array"):  # pyarrow storage: the truth would be the arrow buffers
-        pytest.skip("pyarrow-backed strings: not covered by these truths")
-    # pandas 3 without pyarrow (and pandas 2): the str objects in an object ndarray
-    assert isinstance(array._ndarray, np.ndarray)
-    assert array._ndarray.dtype == object
+def test_pandas_string_columns_are_what_these_tests_assume() -> None:
+    """The truths below depend on how pandas stores a column of str in each storage."""
+    python = _frame(10)["s"].array
+    assert isinstance(python._ndarray, np.ndarray)  # the str objects in an object ndarray
+    assert python._ndarray.dtype == object
+    arrow = _frame(10, strings="pyarrow")["s"].array
+    assert isinstance(arrow._pa_array, pa.ChunkedArray)  # offsets and bytes in arrow buffers
 
 
 def test_a_dataframe_counts_every_column_once(engine: str) -> None:
     before = _take(engine)
     df = _frame(ROWS)
     strings = df["s"].array
-    if hasattr(strings, "_pa_array"):
-        pytest.skip("pyarrow-backed strings: not covered by these truths")
     cat = df["c"].array
     assert isinstance(cat, pd.Categorical)
     truths = {
@@ -228,5 +229,25 @@ def test_a_dataframe_counts_every_column_once(engine: str) -> None:
 
     reachable = int(_variables(snap).loc["df", "reachable"])
     assert reachable >= sum(truths.values())
+    assert _within(reachable, truth)
+    assert _within(snap.total_size - before.total_size, truth)
+
+
+def test_an_arrow_string_column_counts_its_buffers_once(engine: str) -> None:
+    before = _take(engine)
+    df = _frame(ROWS, strings="pyarrow")
+    chunked = df["s"].array._pa_array
+    buffers = {b.address: b.size for c in chunked.chunks for b in c.buffers() if b is not None}
+    arrow = sum(buffers.values())
+    usage = df.memory_usage(deep=True, index=False)
+    # pandas' own measure of the column counts the bytes in use; a buffer may be padded
+    assert arrow - 64 <= usage["s"] <= arrow
+    truth = int(usage.sum()) - int(usage["s"]) + arrow + df.index.memory_usage(deep=True)
+
+    snap = _take(engine, df=df)
+    assert _native(snap).get(snap.row(id(chunked))) == arrow
+    assert _sizes_of(snap, [chunked])[0] == arrow + object.__sizeof__(chunked) + heap.GC_HEAD
+    reachable = int(_variables(snap).loc["df", "reachable"])
+    assert reachable >= int(usage.sum())
     assert _within(reachable, truth)
     assert _within(snap.total_size - before.total_size, truth)

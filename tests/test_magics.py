@@ -500,7 +500,7 @@ def test_a_dataframe_cell_is_named_by_its_variable(ip: Any) -> None:
     cell(
         ip,
         "import pandas as pd\n"
-        "df = pd.DataFrame({'a': range(50_000), 'b': [str(i) for i in range(50_000)]})",
+        "df = pd.DataFrame({'a': range(200_000), 'b': [str(i) for i in range(200_000)]})",
     )
     magic(ip, "take")
     _, cap = magic(ip, "show --by variable")

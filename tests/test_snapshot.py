@@ -133,7 +133,7 @@ def test_memory_view_explains_the_gap_to_rss() -> None:
     m = snap.memory.set_index("measure")
     assert m.loc["RSS", "bytes"] > 0
     assert m.loc["objects", "bytes"] == snap.total_size
-    assert m.loc["python objects", "bytes"] + m.loc["numpy buffers", "bytes"] == snap.total_size
+    assert m.loc["python objects", "bytes"] + m.loc["native buffers", "bytes"] == snap.total_size
     assert m.loc["unattributed", "bytes"] == m.loc["RSS", "bytes"] - snap.total_size
     assert "fragmentation" in m.loc["unattributed", "note"]
 

@@ -1,7 +1,8 @@
 /*
  * Compiled heap walker: every live object reachable in the process, as columns.
  *
- * walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head)
+ * walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,
+ *      site_fn=None, edges=True, native_types=())
  *
  * Phase 1 visits the closure of `roots` over tp_traverse referents plus the edges CPython
  * hides (ndarray .base and object-dtype elements, static types' dicts).  Objects in
@@ -23,8 +24,11 @@
  * tp_traverse functions, type lookups and the __sizeof__ of CPython's own types and of
  * numpy's ndarray run (no code that could free an object), so references are borrowed.
  * Objects whose size needs any other __sizeof__ are held by a strong reference before those
- * run, and with tracing every object is, until the end.  Nothing recurses: the object array
- * is the BFS queue.
+ * run, and with tracing every object is, until the end.  Instances of `native_types` are
+ * returned too ("owners"), for the caller to add the native buffers they keep (see
+ * native.py), and the address of every ndarray's own data ("native_address"), so that such
+ * buffers over numpy memory are not counted twice.  Nothing recurses: the object array is
+ * the BFS queue.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -276,9 +280,18 @@ typedef struct {
     int gc_check;
     int hidden;          /* instances may have edges tp_traverse does not report */
     int excluded;        /* an exclude_types entry: its instances are barriers */
+    int owner;           /* a subclass of a native_types entry: reported with its object */
     int trusted;         /* sizing runs no code that could free an object */
     int64_t out;         /* index in the result's type list, -1 until a row has this type */
 } TypeInfo;
+
+/* An ndarray's own data buffer: its row, its bytes (counted in the row's size) and where it
+   lives (so that other owners' buffers over the same memory are not counted again). */
+typedef struct {
+    uint64_t row;
+    int64_t bytes;
+    uint64_t address;
+} Native;
 
 /* ---------------------------------------------------------------- the walk state */
 
@@ -295,8 +308,8 @@ typedef struct {
     Vec offsets;         /* int64, offsets[i] .. offsets[i+1] = referents of row i */
     Vec refs;            /* PyObject* referents of the rows (later uint32 target rows) */
     Vec deferred;        /* uint32 rows to size once held (their __sizeof__ is foreign) */
-    Vec native_idx;      /* uint32 row owning a native buffer */
-    Vec native_bytes;    /* int64 bytes of that buffer */
+    Vec natives;         /* Native: ndarray data buffers counted in their owner's size */
+    Vec owners;          /* uint32 rows of instances of native_types (sized in Python) */
     Vec barriers;        /* PyObject* (borrowed: alive through their holders) */
     Vec machinery;       /* PyObject* (borrowed), objects marked as machinery */
     Vec *push_to;        /* where newly seen objects go: objs, or machinery */
@@ -308,6 +321,7 @@ typedef struct {
     PyTypeObject **excluded_types;
     Py_ssize_t n_excluded_types;
     PyTypeObject *ndarray_type;
+    PyObject *native_types;  /* borrowed tuple of types */
     PyObject *object_sizeof; /* object.__sizeof__ */
     Py_ssize_t gc_head;
     int keep_edges;      /* 0: a census (ids, types, sizes), no reference graph */
@@ -501,7 +515,7 @@ static TypeInfo *type_info_slow(Walk *w, PyTypeObject *tp, size_t cached) {
     else {
         static PyObject *name = NULL;
         if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return NULL;
-        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, 0, 0, 0, 0, 0, 1, -1};
+        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, 0, 0, 0, 0, 0, 0, 1, -1};
         PyObject *fn = _PyType_Lookup(tp, name); /* borrowed, no error set */
         if (fn && fn != w->object_sizeof &&
             (Py_IS_TYPE(fn, &PyMethodDescr_Type) || PyCFunction_Check(fn))) {
@@ -527,6 +541,9 @@ static TypeInfo *type_info_slow(Walk *w, PyTypeObject *tp, size_t cached) {
         ti.gc_check = tp->tp_is_gc != NULL;
         ti.hidden = ti.is_ndarray || PyType_IsSubtype(tp, &PyType_Type);
         ti.excluded = is_excluded_type(w, tp);
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(w->native_types); i++)
+            if (PyType_IsSubtype(tp, (PyTypeObject *)PyTuple_GET_ITEM(w->native_types, i)))
+                ti.owner = 1;
         if (ti.mode == SIZE_CALL && ti.sizeof_fn != w->object_sizeof)
             ti.trusted = sizeof_is_trusted(w, ti.sizeof_fn, ti.direct);
         size_t index = w->types.len;
@@ -614,10 +631,9 @@ static int record_native(Walk *w, uint32_t row, PyObject *o, int64_t size) {
                     2 * (int64_t)a->nd * (int64_t)sizeof(npy_intp) + pre_header(w, o);
     int64_t buf = size - fixed;
     if (buf <= 0) return 0;
-    if (vec_push_u32(&w->native_idx, row) < 0 ||
-        vec_reserve(&w->native_bytes, w->native_bytes.len + 1) < 0)
-        return -1;
-    VEC_AT(w->native_bytes, int64_t, w->native_bytes.len++) = buf;
+    if (vec_reserve(&w->natives, w->natives.len + 1) < 0) return -1;
+    VEC_AT(w->natives, Native, w->natives.len++) =
+        (Native){row, buf, (uint64_t)(uintptr_t)a->data};
     return 0;
 }
 
@@ -663,7 +679,8 @@ static int drain(Walk *w) {
                 return -1;
         }
         VEC_AT(w->otype, uint32_t, row) = (uint32_t)ti->out;
-        if (ti->trusted) {
+        if (ti->owner && vec_push_u32(&w->owners, (uint32_t)row) < 0) return -1;
+        if (ti->trusted && !ti->owner) {
             if (size_row(w, row, ti, o) < 0) return -1;
         }
         else if (vec_push_u32(&w->deferred, (uint32_t)row) < 0) {
@@ -737,7 +754,7 @@ static int find_sites(Walk *w) {
 }
 
 static int cmp_native(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t x = ((const Native *)a)->row, y = ((const Native *)b)->row;
     return (x > y) - (x < y);
 }
 
@@ -746,7 +763,7 @@ static int cmp_native(const void *a, const void *b) {
 static int measure_held(Walk *w) {
     PyObject **objs = (PyObject **)w->objs.data;
     uint32_t *rows = (uint32_t *)w->deferred.data;
-    size_t n_native = w->native_idx.len;
+    size_t n_native = w->natives.len;
     if (w->site_fn) {
         for (size_t i = 0; i < w->nrows; i++) Py_INCREF(objs[i]);
         w->held = 2;
@@ -760,23 +777,8 @@ static int measure_held(Walk *w) {
         TypeInfo *ti = type_info(w, Py_TYPE(o));
         if (!ti || size_row(w, rows[i], ti, o) < 0) return -1;
     }
-    if (w->native_idx.len > n_native) {
-        size_t m = w->native_idx.len;
-        uint32_t *idx = (uint32_t *)w->native_idx.data;
-        int64_t *bytes = (int64_t *)w->native_bytes.data;
-        uint64_t *pairs = PyMem_RawMalloc(m * sizeof(uint64_t) * 2);
-        if (!pairs) return -1;
-        for (size_t i = 0; i < m; i++) {
-            pairs[2 * i] = idx[i];
-            pairs[2 * i + 1] = (uint64_t)bytes[i];
-        }
-        qsort(pairs, m, 2 * sizeof(uint64_t), cmp_native);
-        for (size_t i = 0; i < m; i++) {
-            idx[i] = (uint32_t)pairs[2 * i];
-            bytes[i] = (int64_t)pairs[2 * i + 1];
-        }
-        PyMem_RawFree(pairs);
-    }
+    if (w->natives.len > n_native)
+        qsort(w->natives.data, w->natives.len, sizeof(Native), cmp_native);
     return w->site_fn ? find_sites(w) : 0;
 }
 
@@ -842,6 +844,47 @@ static int put(PyObject *dict, const char *key, PyObject *value) {
     return rc;
 }
 
+/* native_index, native_bytes and native_address: one column each, in row order. */
+static int put_natives(Walk *w, PyObject *res) {
+    size_t m = w->natives.len;
+    Vec cols[3] = {{NULL, 0, 0, sizeof(uint32_t), 0}, {NULL, 0, 0, sizeof(int64_t), 0},
+                   {NULL, 0, 0, sizeof(uint64_t), 0}};
+    int rc = -1;
+    if (vec_reserve(&cols[0], m + 1) < 0 || vec_reserve(&cols[1], m + 1) < 0 ||
+        vec_reserve(&cols[2], m + 1) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = 0; i < m; i++) {
+        Native *x = &VEC_AT(w->natives, Native, i);
+        VEC_AT(cols[0], uint32_t, i) = (uint32_t)x->row;
+        VEC_AT(cols[1], int64_t, i) = x->bytes;
+        VEC_AT(cols[2], uint64_t, i) = x->address;
+    }
+    if (put(res, "native_index", vec_release(&cols[0], m * sizeof(uint32_t))) < 0 ||
+        put(res, "native_bytes", vec_release(&cols[1], m * sizeof(int64_t))) < 0 ||
+        put(res, "native_address", vec_release(&cols[2], m * sizeof(uint64_t))) < 0)
+        goto done;
+    rc = 0;
+done:
+    for (int i = 0; i < 3; i++) vec_free(&cols[i]);
+    return rc;
+}
+
+/* owners: the objects of native_types (held until the caller drops the list), owner_rows. */
+static int put_owners(Walk *w, PyObject *res) {
+    size_t m = w->owners.len;
+    PyObject *list = PyList_New((Py_ssize_t)m);
+    if (!list) return -1;
+    for (size_t i = 0; i < m; i++) {
+        PyObject *o = VEC_AT(w->objs, PyObject *, VEC_AT(w->owners, uint32_t, i));
+        Py_INCREF(o);
+        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+    }
+    if (put(res, "owners", list) < 0) return -1;
+    return put(res, "owner_rows", vec_release(&w->owners, m * sizeof(uint32_t)));
+}
+
 static PyObject *finish(Walk *w, Vec *ids, Vec *order, Vec *root_idx, Vec *unreached) {
     size_t n = w->nrows;
     PyObject *res = PyDict_New();
@@ -862,10 +905,7 @@ static PyObject *finish(Walk *w, Vec *ids, Vec *order, Vec *root_idx, Vec *unrea
         put(res, "targets", vec_release(&w->refs, w->refs.len * sizeof(uint32_t))) < 0 ||
         put(res, "roots", vec_release(root_idx, root_idx->len * sizeof(int32_t))) < 0 ||
         put(res, "unreached", vec_release(unreached, unreached->len * sizeof(uint32_t))) < 0 ||
-        put(res, "native_index",
-            vec_release(&w->native_idx, w->native_idx.len * sizeof(uint32_t))) < 0 ||
-        put(res, "native_bytes",
-            vec_release(&w->native_bytes, w->native_bytes.len * sizeof(int64_t))) < 0 ||
+        put_natives(w, res) < 0 || put_owners(w, res) < 0 ||
         put(res, "sizeof_errors", PyLong_FromLongLong(w->sizeof_errors)) < 0 ||
         put(res, "sites",
             w->site_fn ? vec_release(&w->osite, n * sizeof(int32_t)) : Py_NewRef(Py_None)) < 0 ||
@@ -890,8 +930,8 @@ static void walk_free(Walk *w) {
         Py_XDECREF(ti->sizeof_fn);
     }
     Vec *vecs[] = {&w->bits,     &w->objs,         &w->otype,    &w->osize,
-                   &w->offsets,  &w->refs,         &w->deferred, &w->native_idx,
-                   &w->native_bytes, &w->barriers, &w->machinery, &w->types,
+                   &w->offsets,  &w->refs,         &w->deferred, &w->natives,
+                   &w->owners, &w->barriers, &w->machinery, &w->types,
                    &w->out_types, &w->osite};
     for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) vec_free(vecs[i]);
     ptrmap_free(&w->blocks);
@@ -917,13 +957,22 @@ static int enqueue(Walk *w, PyObject *o) {
 
 static PyObject *walker_walk(PyObject *self, PyObject *args) {
     PyObject *roots, *seeds, *exclude_objects, *exclude_types, *ndarray_type;
-    PyObject *site_fn = Py_None;
+    PyObject *site_fn = Py_None, *native_types = NULL;
     Py_ssize_t gc_head, hint = 0;
     int keep_edges = 1;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!On|nOp:walk", &PyList_Type, &roots, &PyList_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!On|nOpO!:walk", &PyList_Type, &roots, &PyList_Type,
                           &seeds, &PyList_Type, &exclude_objects, &PyTuple_Type, &exclude_types,
-                          &ndarray_type, &gc_head, &hint, &site_fn, &keep_edges))
+                          &ndarray_type, &gc_head, &hint, &site_fn, &keep_edges, &PyTuple_Type,
+                          &native_types))
         return NULL;
+    static PyObject *no_types = NULL;
+    if (!native_types && !(native_types = no_types ? no_types : (no_types = PyTuple_New(0))))
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(native_types); i++)
+        if (!PyType_Check(PyTuple_GET_ITEM(native_types, i))) {
+            PyErr_SetString(PyExc_TypeError, "native_types must hold types");
+            return NULL;
+        }
     if (site_fn != Py_None && !PyCallable_Check(site_fn)) {
         PyErr_SetString(PyExc_TypeError, "site_fn must be callable or None");
         return NULL;
@@ -935,8 +984,9 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     Walk w;
     memset(&w, 0, sizeof(w));
     w.objs.item = w.barriers.item = w.machinery.item = w.refs.item = sizeof(PyObject *);
-    w.otype.item = w.deferred.item = w.native_idx.item = w.out_types.item = sizeof(uint32_t);
-    w.osize.item = w.offsets.item = w.native_bytes.item = w.bits.item = sizeof(int64_t);
+    w.otype.item = w.deferred.item = w.owners.item = w.out_types.item = sizeof(uint32_t);
+    w.osize.item = w.offsets.item = w.bits.item = sizeof(int64_t);
+    w.natives.item = sizeof(Native);
     w.types.item = sizeof(TypeInfo);
     w.osite.item = sizeof(int32_t);
     w.push_to = &w.objs;
@@ -945,6 +995,7 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     w.keep_edges = keep_edges;
     w.site_fn = site_fn == Py_None ? NULL : site_fn;
     w.ndarray_type = ndarray_type == Py_None ? NULL : (PyTypeObject *)ndarray_type;
+    w.native_types = native_types;
     PyObject *result = NULL;
     Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0}, root_idx = {NULL, 0, 0, sizeof(int32_t), 0},
         unreached = {NULL, 0, 0, sizeof(uint32_t), 0}, ids = {NULL, 0, 0, sizeof(uint64_t), 0},
@@ -1032,7 +1083,7 @@ fail:
 static PyMethodDef walker_methods[] = {
     {"walk", walker_walk, METH_VARARGS,
      "walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,"
-     " site_fn=None, edges=True) -> dict\n\n"
+     " site_fn=None, edges=True, native_types=()) -> dict\n\n"
      "Visit every object reachable from roots, then every unreached seed; return columns\n"
      "(read-only memoryviews) and the type objects."},
     {NULL, NULL, 0, NULL},

@@ -12,5 +12,6 @@ def walk(
     size_hint: int = 0,
     site_fn: object = None,
     edges: bool = True,
+    native_types: tuple[type, ...] = (),
     /,
 ) -> dict[str, Any]: ...

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import pywalker
+from . import native, pywalker
 
 try:
     from . import _walker
@@ -167,8 +167,9 @@ def capture(
     raw_traceback = getattr(tracemalloc, "_get_object_traceback", None)
     site_fn = raw_traceback if sites and tracemalloc.is_tracing() else None
     walk = _walker.walk if engine == "c" else pywalker.walk
-    raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges)
+    raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, native.owner_types())
     del root_objects, seeds, args
+    _add_native_buffers(raw)
     heap = _to_heap(raw, named, engine, time.perf_counter() - start)
     _last_count[0] = len(heap.order)
     return heap
@@ -182,6 +183,29 @@ def _column(value: Any, dtype: type) -> np.ndarray:
     arr: np.ndarray = np.ascontiguousarray(value, dtype=dtype)
     arr.setflags(write=False)
     return arr
+
+
+def _add_native_buffers(raw: dict[str, Any]) -> None:
+    """Add the registered owners' native buffers to their sizes and the native columns, then
+    drop the owners (the walk handed them over only for this)."""
+    owners = raw.pop("owners")
+    owner_rows = _column(raw.pop("owner_rows"), np.uint32)
+    array_rows = _column(raw["native_index"], np.uint32)
+    array_bytes = _column(raw["native_bytes"], np.int64)
+    address = _column(raw.pop("native_address"), np.uint64)
+    rows, extra, errors = native.account(owners, owner_rows, address, array_bytes)
+    del owners
+    raw["sizeof_errors"] += errors
+    if not len(rows):
+        return
+    sizes = _column(raw["sizes"], np.int64).copy()
+    sizes[rows] += extra
+    sizes.setflags(write=False)
+    index = np.concatenate([array_rows, rows])
+    by_row = np.argsort(index, kind="stable")
+    raw["sizes"] = sizes
+    raw["native_index"] = index[by_row]
+    raw["native_bytes"] = np.concatenate([array_bytes, extra])[by_row]
 
 
 def _row_finder(sorted_ids: np.ndarray, order: np.ndarray) -> Any:

@@ -60,6 +60,12 @@ def _sizer(tp: type) -> Callable[[object, int], int]:
     return lambda o, gc_head: _object_sizeof(o) + _pre_header(o, gc_head)
 
 
+def _data_address(a: np.ndarray) -> int:
+    """Where an array's data lives (ndarray's own descriptor: a subclass cannot override it)."""
+    interface: dict[str, Any] = np.ndarray.__array_interface__.__get__(a)
+    return int(interface["data"][0])
+
+
 def _hidden_referents(o: object, is_ndarray: bool) -> list[object]:
     if is_ndarray:
         assert isinstance(o, np.ndarray)
@@ -84,13 +90,22 @@ def walk(
     size_hint: int = 0,
     site_fn: Callable[[object], object] | None = None,
     edges: bool = True,
+    native_types: tuple[type, ...] = (),
 ) -> dict[str, Any]:
-    """Same contract as ``_walker.walk``; returns numpy arrays instead of bytes."""
+    """Same contract as ``_walker.walk``; returns numpy arrays instead of buffers."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         return _walk(
-            roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, site_fn, edges
+            roots,
+            seeds,
+            exclude_objects,
+            exclude_types,
+            ndarray_type,
+            gc_head,
+            site_fn,
+            edges,
+            native_types,
         )
     finally:
         if was_enabled:
@@ -106,6 +121,7 @@ def _walk(
     gc_head: int,
     site_fn: Callable[[object], object] | None,
     edges: bool,
+    native_types: tuple[type, ...],
 ) -> dict[str, Any]:
     index: dict[int, int] = {}
     marked: set[int] = set()
@@ -120,6 +136,9 @@ def _walk(
     targets: list[int] = []
     native_index: list[int] = []
     native_bytes: list[int] = []
+    native_address: list[int] = []
+    owners: list[object] = []
+    owner_rows: list[int] = []
 
     def barrier(o: object, follow: bool = True) -> None:
         if id(o) not in index and id(o) not in marked:
@@ -161,6 +180,10 @@ def _walk(
                 if o.flags.owndata and buf > 0:
                     native_index.append(i)
                     native_bytes.append(buf)
+                    native_address.append(_data_address(o))
+            if native_types and issubclass(tp, native_types):
+                owners.append(o)
+                owner_rows.append(i)
             refs = gc.get_referents(o) if _is_gc(o) else []
             refs.extend(_hidden_referents(o, is_nd))
             for r in refs:
@@ -222,6 +245,9 @@ def _walk(
         "unreached": np.asarray(unreached, dtype=np.uint32),
         "native_index": np.asarray(native_index, dtype=np.uint32),
         "native_bytes": np.asarray(native_bytes, dtype=np.int64),
+        "native_address": np.asarray(native_address, dtype=np.uint64),
+        "owners": owners,
+        "owner_rows": np.asarray(owner_rows, dtype=np.uint32),
         "type_objects": types,
         "sizeof_errors": 0,
         "sites": np.asarray(sites, dtype=np.int32) if site_fn is not None else None,

@@ -205,7 +205,7 @@ def memory_table(snap: Snapshot) -> pd.DataFrame:
         ("USS", p.uss, "memory unique to this process (freed if it exited)"),
         ("objects", objects, f"all {len(snap):,} live Python objects, each counted once"),
         ("python objects", objects - buffers, "object headers and their own storage"),
-        ("numpy buffers", buffers, "data buffers owned by numpy arrays"),
+        ("native buffers", buffers, "data buffers: numpy arrays' own data, pyarrow buffers"),
     ]
     if p.traced is not None:
         rows.append(("tracemalloc traced", p.traced, "bytes allocated since tracing started"))

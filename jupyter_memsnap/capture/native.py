@@ -1,0 +1,116 @@
+"""Native buffers that ``__sizeof__`` does not report, added to the objects that own them.
+
+A small registry maps an owner type, named by module and qualname, to a function listing the
+buffers an instance keeps alive as ``(address, bytes)`` pairs. The walk reports the
+instances it met; their buffers are then added to their shallow sizes, each buffer once (by
+address, for the first owner in row order) and never when it lies inside a numpy array's
+own data, which the array's size already counts (``pa.array(ndarray)`` shares it). The
+registry never imports a library: an owner type counts only once its module is loaded.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+Buffers = Callable[[Any], Iterable[tuple[int, int]]]
+
+_SIZERS: dict[tuple[str, str], Buffers] = {}
+
+
+def register(module: str, qualname: str, buffers: Buffers) -> None:
+    """Count ``buffers(obj)`` for every instance of ``module.qualname`` and its subclasses."""
+    _SIZERS[(module, qualname)] = buffers
+
+
+def unregister(module: str, qualname: str) -> None:
+    """Stop counting buffers for ``module.qualname`` (no error if it was not registered)."""
+    _SIZERS.pop((module, qualname), None)
+
+
+def _resolve(module: str, qualname: str) -> type | None:
+    obj: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, type) else None
+
+
+def owner_types() -> tuple[type, ...]:
+    """The registered types whose modules are loaded."""
+    found = (_resolve(module, qualname) for module, qualname in _SIZERS)
+    return tuple(tp for tp in found if tp is not None)
+
+
+def _sizer(tp: type) -> Buffers | None:
+    for base in tp.__mro__:
+        fn = _SIZERS.get((base.__module__, base.__qualname__))
+        if fn is not None:
+            return fn
+    return None
+
+
+def _inside(address: int, starts: np.ndarray, ends: np.ndarray) -> bool:
+    k = int(np.searchsorted(starts, address, side="right")) - 1
+    return k >= 0 and address < int(ends[k])
+
+
+def account(
+    owners: Sequence[object],
+    owner_rows: np.ndarray,
+    array_address: np.ndarray,
+    array_bytes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows and bytes of the owners' buffers, each buffer counted once, none inside a numpy
+    array's data (``array_address``/``array_bytes``); plus how many owners failed."""
+    by_start = np.argsort(array_address, kind="stable")
+    starts = np.asarray(array_address, np.uint64)[by_start].astype(np.int64)
+    ends = starts + np.asarray(array_bytes, np.int64)[by_start]
+    seen: set[int] = set()
+    rows: list[int] = []
+    sizes: list[int] = []
+    errors = 0
+    for row, obj in sorted(zip(owner_rows.tolist(), owners, strict=True), key=lambda x: x[0]):
+        fn = _sizer(type(obj))
+        if fn is None:
+            continue
+        total = 0
+        try:
+            for address, size in fn(obj):
+                if size > 0 and address not in seen and not _inside(address, starts, ends):
+                    seen.add(address)
+                    total += size
+        except Exception:
+            errors += 1
+            continue
+        if total:
+            rows.append(row)
+            sizes.append(total)
+    return np.asarray(rows, np.uint32), np.asarray(sizes, np.int64), errors
+
+
+def _arrow_array(arr: Any) -> Iterator[tuple[int, int]]:
+    for buf in arr.buffers():
+        if buf is not None:
+            yield buf.address, buf.size
+    dictionary = getattr(arr, "dictionary", None)
+    if dictionary is not None:
+        yield from _arrow_array(dictionary)
+
+
+def _arrow_chunked(chunked: Any) -> Iterator[tuple[int, int]]:
+    for chunk in chunked.chunks:
+        yield from _arrow_array(chunk)
+
+
+def _arrow_columns(table: Any) -> Iterator[tuple[int, int]]:
+    for column in table.columns:
+        yield from (_arrow_chunked if hasattr(column, "chunks") else _arrow_array)(column)
+
+
+register("pyarrow.lib", "Array", _arrow_array)
+register("pyarrow.lib", "ChunkedArray", _arrow_chunked)
+register("pyarrow.lib", "RecordBatch", _arrow_columns)
+register("pyarrow.lib", "Table", _arrow_columns)

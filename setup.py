@@ -16,8 +16,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "jupyter_memsnap.model._diff",
-            ["jupyter_memsnap/model/_diff.c"],
+            "jupyter_memsnap.model._merges",
+            ["jupyter_memsnap/model/_merges.c"],
             extra_compile_args=COMPILE_ARGS,
             optional=True,
         ),

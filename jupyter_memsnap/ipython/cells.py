@@ -19,7 +19,7 @@ import numpy as np
 import psutil
 
 from ..capture.heap import RawHeap
-from ..model.diff import inherit
+from ..model.merges import inherit
 
 _PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
 BEFORE_TRACKING = 0

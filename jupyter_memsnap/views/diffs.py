@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..model.diff import SnapshotDiff, tally
+from ..model.diff import SnapshotDiff
+from ..model.merges import tally
 
 
 def types_diff(d: SnapshotDiff) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""The compiled merges behind diffs against their numpy reference, and bad input."""
+"""The compiled merges behind diffs and cells of birth against their numpy reference, and
+bad input."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyter_memsnap.model import diff
+from jupyter_memsnap.model import merges
 
-needs_c = pytest.mark.skipif(not diff.HAVE_COMPILED, reason="compiled _diff not built")
+needs_c = pytest.mark.skipif(not merges.HAVE_COMPILED, reason="compiled _merges not built")
 
 
 @settings(max_examples=100, deadline=None)
@@ -19,7 +20,7 @@ needs_c = pytest.mark.skipif(not diff.HAVE_COMPILED, reason="compiled _diff not 
 )
 def test_merge_of_sorted_ids_matches_a_lookup(a: list[int], b: list[int]) -> None:
     sa, sb = sorted(a), sorted(b)
-    merged = diff.match_sorted(np.array(sa, np.uint64), np.array(sb, np.uint64))
+    merged = merges.match_sorted(np.array(sa, np.uint64), np.array(sb, np.uint64))
     where = {x: i for i, x in enumerate(sa)}
     assert merged.tolist() == [where.get(x, -1) for x in sb]
 
@@ -46,8 +47,8 @@ def test_compiled_survivors_agree_with_numpy(
 ) -> None:
     cols_a = _snapshot_columns([x for x, _ in a], [t for _, t in a], seed)
     cols_b = _snapshot_columns([x for x, _ in b], [t for _, t in b], seed + 1)
-    c = diff.survivors(*cols_a, *cols_b, compiled=True)
-    p = diff.survivors(*cols_a, *cols_b, compiled=False)
+    c = merges.survivors(*cols_a, *cols_b, compiled=True)
+    p = merges.survivors(*cols_a, *cols_b, compiled=False)
     for got, want in zip(c, p, strict=True):
         np.testing.assert_array_equal(got, want)
     alive = {x for x, t in a} & {x for x, t in b}
@@ -64,11 +65,11 @@ def test_survivors_refuses_inconsistent_columns() -> None:
     order = np.array([0, 1, 2], np.uint32)
     types = np.zeros(3, np.int32)
     with pytest.raises(ValueError, match="differ in length"):
-        diff.survivors(ids, order[:2], types, ids, order, types)
+        merges.survivors(ids, order[:2], types, ids, order, types)
     with pytest.raises(ValueError, match="out of range"):
-        diff.survivors(ids, np.array([0, 1, 7], np.uint32), types, ids, order, types)
+        merges.survivors(ids, np.array([0, 1, 7], np.uint32), types, ids, order, types)
     with pytest.raises(ValueError, match="whole number"):
-        diff._diff.match(b"12345", ids)
+        merges._merges.match(b"12345", ids)
 
 
 @needs_c
@@ -78,8 +79,8 @@ def test_compiled_tally_agrees_with_numpy(rows: list[tuple[int, bool, int]]) -> 
     codes = np.array([c for c, _, _ in rows], np.int32)
     flags = np.array([f for _, f, _ in rows], bool)
     sizes = np.array([s for _, _, s in rows], np.int64)
-    c = diff.tally(codes, flags, sizes, 8, compiled=True)
-    p = diff.tally(codes, flags, sizes, 8, compiled=False)
+    c = merges.tally(codes, flags, sizes, 8, compiled=True)
+    p = merges.tally(codes, flags, sizes, 8, compiled=False)
     for got, want in zip(c, p, strict=True):
         np.testing.assert_array_equal(got, want)
     for code in range(8):
@@ -91,9 +92,9 @@ def test_compiled_tally_agrees_with_numpy(rows: list[tuple[int, bool, int]]) -> 
 @needs_c
 def test_tally_refuses_codes_out_of_range() -> None:
     with pytest.raises(ValueError, match=r"codes\[1\] out of range"):
-        diff.tally(np.array([0, 5], np.int32), np.zeros(2, bool), np.zeros(2, np.int64), 3)
+        merges.tally(np.array([0, 5], np.int32), np.zeros(2, bool), np.zeros(2, np.int64), 3)
     with pytest.raises(ValueError, match="differ in length"):
-        diff.tally(np.array([0], np.int32), np.zeros(2, bool), np.zeros(2, np.int64), 3)
+        merges.tally(np.array([0], np.int32), np.zeros(2, bool), np.zeros(2, np.int64), 3)
 
 
 @needs_c
@@ -107,8 +108,8 @@ def test_compiled_inherit_agrees_with_numpy_and_a_dict(
     ids_b, types_b = np.array([x for x, _ in b], np.uint64), np.array([t for _, t in b], np.int32)
     value_a = np.arange(len(a), dtype=np.int32) * 10 + 100
     args = (ids_a, types_a, value_a, ids_b, types_b, default)
-    c = diff.inherit(*args, compiled=True)
-    np.testing.assert_array_equal(c, diff.inherit(*args, compiled=False))
+    c = merges.inherit(*args, compiled=True)
+    np.testing.assert_array_equal(c, merges.inherit(*args, compiled=False))
     known = {(x, t): 100 + 10 * i for i, (x, t) in enumerate(a)}
     assert c.tolist() == [known.get((x, t), default) for x, t in b]
 
@@ -117,4 +118,4 @@ def test_compiled_inherit_agrees_with_numpy_and_a_dict(
 def test_inherit_refuses_columns_of_different_lengths() -> None:
     ids = np.array([1, 2], np.uint64)
     with pytest.raises(ValueError, match="differ in length"):
-        diff.inherit(ids, np.zeros(1, np.int32), np.zeros(2, np.int32), ids, np.zeros(2), 0)
+        merges.inherit(ids, np.zeros(1, np.int32), np.zeros(2, np.int32), ids, np.zeros(2), 0)

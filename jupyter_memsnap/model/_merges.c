@@ -1,6 +1,6 @@
 /*
- * jupyter_memsnap.model._diff: two snapshots compared object by object, as linear merges of
- * their sorted ids.
+ * jupyter_memsnap.model._merges: linear merges of sorted ids, the kernels of diffs between
+ * snapshots and of cells of birth.
  *
  * Inputs come through the buffer protocol (C-contiguous; lengths checked against the item
  * size); results are bytes objects the Python side views with np.frombuffer.  Every index
@@ -223,8 +223,8 @@ static PyMethodDef diff_methods[] = {
 };
 
 static struct PyModuleDef diff_module = {
-    PyModuleDef_HEAD_INIT, "_diff", "Compiled merges of jupyter_memsnap's snapshot diffs.", -1,
+    PyModuleDef_HEAD_INIT, "_merges", "Compiled merges of sorted ids (jupyter_memsnap).", -1,
     diff_methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__diff(void) { return PyModule_Create(&diff_module); }
+PyMODINIT_FUNC PyInit__merges(void) { return PyModule_Create(&diff_module); }

@@ -491,10 +491,12 @@ static int visit_hidden(Walk *w, PyObject *o, int is_ndarray) {
 }
 
 /* Visit o's referents: tp_traverse and the hidden edges. */
-static int visit_all(Walk *w, PyObject *o, int is_ndarray) {
-    PyTypeObject *tp = Py_TYPE(o);
-    if (PyObject_IS_GC(o) && tp->tp_traverse && tp->tp_traverse(o, visit, w) < 0) return -1;
-    return visit_hidden(w, o, is_ndarray);
+static int visit_referents(Walk *w, PyObject *o, const TypeInfo *ti) {
+    int rc = 0;
+    if (ti->traverse && (!ti->gc_check || PyObject_IS_GC(o)))
+        rc = Py_TYPE(o)->tp_traverse(o, visit, w);
+    if (rc == 0 && ti->hidden) rc = visit_hidden(w, o, ti->is_ndarray);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- sizes */
@@ -687,10 +689,7 @@ static int drain(Walk *w) {
             return -1;
         }
         w->store_refs = w->keep_edges;
-        int rc = 0;
-        if (ti->traverse && (!ti->gc_check || PyObject_IS_GC(o)))
-            rc = Py_TYPE(o)->tp_traverse(o, visit, w);
-        if (rc == 0 && ti->hidden) rc = visit_hidden(w, o, ti->is_ndarray);
+        int rc = visit_referents(w, o, ti);
         w->store_refs = 0;
         if (rc < 0) return -1;
         if (w->keep_edges) VEC_AT(w->offsets, int64_t, row + 1) = (int64_t)w->refs.len;
@@ -706,8 +705,8 @@ static int mark_machinery(Walk *w) {
     for (size_t l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->len; i++) {
             PyObject *o = VEC_AT(*lists[l], PyObject *, i);
-            int nd = w->ndarray_type && PyObject_TypeCheck(o, w->ndarray_type);
-            if (visit_all(w, o, nd) < 0) return -1;
+            TypeInfo *ti = type_info(w, Py_TYPE(o));
+            if (!ti || visit_referents(w, o, ti) < 0) return -1;
         }
     w->mark_as = RECORDED;
     w->push_to = &w->objs;

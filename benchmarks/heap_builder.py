@@ -18,6 +18,11 @@ frame           ~18 %        pandas DataFrame with int64, float64, str (pandas' 
                              where pyarrow is installed) and
                              categorical (20 categories) columns
 pairs           ~2 %         list of (int, float) tuples sharing the records' ints
+keyed           ~10 %        one dict of unique str keys (``"key-00000042"``) to floats: the
+                             keys are reached only through the dict, whose traverse skips
+                             str keys
+held            (bytes)      a float64 array of ~5 bytes per object held only by a local of
+                             a running worker thread (``weights`` in ``train()``)
 arrays          (bytes)      numpy arrays totalling ~100 bytes per object, i.e. ~300 MB at
                              3 M objects: a 2-D float64 matrix, an int64 and a float32
                              vector, 3 views of the matrix (``.base`` edges), small arrays in
@@ -29,6 +34,7 @@ Everything is deterministic (seeded), so two runs build the same heap.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -141,6 +147,27 @@ def _arrays(n: int, records: list[dict[str, Any]], rng: np.random.Generator) -> 
     }
 
 
+def _keyed(n: int, rng: np.random.Generator) -> dict[str, float]:
+    values = rng.random(n).tolist()
+    return {f"key-{i:08d}": values[i] for i in range(n)}
+
+
+def _held(n: int, rng: np.random.Generator) -> dict[str, Any]:
+    """A worker thread whose running frame alone holds an array; the handle stops it."""
+    ready, stop = threading.Event(), threading.Event()
+
+    def train() -> None:
+        weights = rng.random(max(1, 5 * n // 8))
+        ready.set()
+        stop.wait()
+        del weights
+
+    thread = threading.Thread(target=train, name="trainer", daemon=True)
+    thread.start()
+    ready.wait()
+    return {"thread": thread, "stop": stop}
+
+
 PARTS: dict[str, float] = {
     "records": 0.40 / 4,
     "samples": 0.20 / 4,
@@ -149,6 +176,8 @@ PARTS: dict[str, float] = {
     "frame": 0.18,
     "pairs": 0.02 / 2,
     "arrow_frame": 0.18,
+    "keyed": 0.10 / 2,
+    "held": 1.0,
 }
 """Count of items per part, as a fraction of the requested objects."""
 
@@ -168,11 +197,23 @@ def build_part(name: str, n: int, seed: int = 0, records: list | None = None) ->
         "floats": _floats,
         "frame": _frame,
         "arrow_frame": _arrow_frame,
+        "keyed": _keyed,
+        "held": _held,
     }
     return builders[name](k, rng)
 
 
-PART_NAMES = ("records", "samples", "strings", "floats", "frame", "pairs", "arrays")
+PART_NAMES = (
+    "records",
+    "samples",
+    "strings",
+    "floats",
+    "frame",
+    "pairs",
+    "arrays",
+    "keyed",
+    "held",
+)
 """The parts of the heap; ``arrow_frame`` (needs pyarrow) is built only on request."""
 
 

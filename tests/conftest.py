@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+import jupyter_memsnap
+
+PACKAGE_HOME = pathlib.Path(jupyter_memsnap.__file__).resolve().parents[1]
+"""Where the tests import jupyter_memsnap from: the source tree, or site-packages when the
+tests run against an installed (compiled) package."""
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for a child Python that must import the same jupyter_memsnap."""
+    path = os.pathsep.join([str(PACKAGE_HOME), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("MEMSNAP_DEBUG", None)
+    return env
 
 
 @pytest.fixture

@@ -13,25 +13,19 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import subprocess_env
 
 import jupyter_memsnap
 from jupyter_memsnap.model.files import load_snapshot, save_snapshot
 from jupyter_memsnap.views.select import grouped
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 def run(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    env.pop("MEMSNAP_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "jupyter_memsnap", *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env=subprocess_env(),
         timeout=120,
         check=False,
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import subprocess_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,7 @@ from jupyter_memsnap.model.files import (
 from jupyter_memsnap.model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
 
 FIELDS = {f.name for f in dataclasses.fields(Snapshot)}
-REPO = pathlib.Path(__file__).resolve().parents[1]
+TESTS = pathlib.Path(__file__).resolve().parent
 
 
 # ---------------------------------------------------------------- helpers
@@ -346,12 +347,10 @@ def test_crash_mid_write_never_leaves_a_half_file(tmp_path: pathlib.Path) -> Non
     path = tmp_path / "s.memsnap"
     old = make_snapshot(seed=1)
     save_snapshot(old, path)
-    script = _CRASH.format(tests=str(REPO / "tests"))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=False)
+    script = _CRASH.format(tests=str(TESTS))
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(path)], env=subprocess_env(), check=False
+    )
     assert proc.returncode == 9
     assert_same(old, load_snapshot(path))  # the real name still holds the old, whole file
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "s.memsnap"]

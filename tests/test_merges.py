@@ -3,6 +3,9 @@ bad input."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -119,3 +122,55 @@ def test_inherit_refuses_columns_of_different_lengths() -> None:
     ids = np.array([1, 2], np.uint64)
     with pytest.raises(ValueError, match="differ in length"):
         merges.inherit(ids, np.zeros(1, np.int32), np.zeros(2, np.int32), ids, np.zeros(2), 0)
+
+
+ids_any = st.lists(st.integers(0, 40), max_size=30)
+
+
+def _strictly_ascending(ids: list[int]) -> bool:
+    return all(x < y for x, y in itertools.pairwise(ids))
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(ids_any, ids_any, st.integers(0, 2**32 - 1))
+def test_every_merge_refuses_ids_that_are_not_strictly_ascending(
+    a: list[int], b: list[int], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    ida, idb = np.array(a, np.uint64), np.array(b, np.uint64)
+    order_a = rng.permutation(len(a)).astype(np.uint32)
+    order_b = rng.permutation(len(b)).astype(np.uint32)
+    types_a, types_b = np.zeros(len(a), np.int32), np.zeros(len(b), np.int32)
+    calls = [
+        lambda: merges._merges.match(ida, idb),
+        lambda: merges._merges.survivors(ida, order_a, types_a, idb, order_b, types_b),
+        lambda: merges._merges.inherit(ida, types_a, types_a, idb, types_b, -1),
+    ]
+    valid = _strictly_ascending(a) and _strictly_ascending(b)
+    for call in calls:
+        if valid:
+            call()
+        else:
+            with pytest.raises(ValueError, match="strictly ascending"):
+                call()
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=80), st.binary(max_size=80), st.integers(0, 7), st.integers(0, 7))
+def test_merges_refuse_ragged_or_misaligned_buffers_and_never_crash(
+    a: bytes, b: bytes, skip_a: int, skip_b: int
+) -> None:
+    va, vb = (
+        memoryview(bytearray(b"\0" * 8 + a))[skip_a:],
+        memoryview(bytearray(b"\0" * 8 + b))[skip_b:],
+    )
+    for call in (
+        lambda: merges._merges.match(va, vb),
+        lambda: merges._merges.survivors(va, va, va, vb, vb, vb),
+        lambda: merges._merges.inherit(va, va, va, vb, vb, 0),
+        lambda: merges._merges.tally(va, vb, va, 4),
+    ):
+        with contextlib.suppress(ValueError):
+            call()

@@ -128,17 +128,17 @@ def test_type_inclusive_sizes_count_nothing_twice() -> None:
 
 
 def test_paths_to_root_dataframe_and_neighbours() -> None:
-    payload = np.ones(5000)
-    holder = {"payload": payload}
+    holder = {"payload": np.ones(5000)}  # the array is no local of this frame
+    payload = id(holder["payload"])
     snap = jupyter_memsnap.take(roots=[("holder", "variable", holder, ())])
-    paths = snap.paths_to_root(id(payload))
+    paths = snap.paths_to_root(payload)
     first = paths[paths["path"] == 1]
     assert list(first["step"]) == [0, 1]
     assert first.iloc[0]["root"] == "holder"
     assert first.iloc[-1]["type"] == "numpy.ndarray"
-    refs = snap.referrers(id(payload))
+    refs = snap.referrers(payload)
     assert int(refs.iloc[0]["id"]) == id(holder)
-    assert id(payload) in set(snap.referents(id(holder))["id"].astype(int))
+    assert payload in set(snap.referents(id(holder))["id"].astype(int))
     with pytest.raises(KeyError):
         snap.paths_to_root(id(object()))
 

@@ -4,14 +4,16 @@
  * walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,
  *      site_fn=None, edges=True, native_types=())
  *
- * Phase 1 visits the closure of `roots` over tp_traverse referents plus the edges CPython
- * hides (ndarray .base and object-dtype elements, static types' dicts).  Objects in
- * `exclude_objects` or of an exact type in `exclude_types` are barriers: not recorded, not
- * followed.  Phase 2 marks the machinery: everything reachable from a barrier (or from a
- * seed of an excluded type) through objects phase 1 did not reach.  Phase 3 visits, in
- * order, each seed (normally gc.get_objects()) that is still unknown: objects held from C,
- * or garbage in cycles.  Rows are numbered in discovery (BFS) order; `order` lists them by
- * ascending address.
+ * Phase 1 visits the closure of `roots` over tp_traverse referents plus the references
+ * CPython hides from it (_cpython.h: str dict keys, code objects, type fields; numpy: an
+ * array's base, dtype and object elements, a dtype's fields).  Objects in `exclude_objects`
+ * or of an exact type in `exclude_types` are barriers: not recorded, not followed.  Phase 2
+ * marks the machinery: everything reachable from a barrier (or from a seed of an excluded
+ * type) through objects phase 1 did not reach.  Phase 3 visits, in order, each seed
+ * (normally gc.get_objects()) that is still unknown: objects held from C, or garbage in
+ * cycles.  Rows are numbered in discovery (BFS) order; `order` lists them by ascending
+ * address.  An object whose reference count is zero is dead memory some traverse function
+ * still reports (a free list): it is never recorded, held or followed.
  *
  * What has been seen is kept in bitmaps, one bit per 8 bytes of address space, in blocks of
  * 64 KiB of address space found through a small hash table: a few megabytes for millions of
@@ -26,21 +28,30 @@
  * Objects whose size needs any other __sizeof__ are held by a strong reference before those
  * run, and with tracing every object is, until the end.  Instances of `native_types` are
  * returned too ("owners"), for the caller to add the native buffers they keep (see
- * native.py), and the address of every ndarray's own data ("native_address"), so that such
- * buffers over numpy memory are not counted twice.  Nothing recurses: the object array is
- * the BFS queue.
+ * native.py), and the address of every ndarray's and bytearray's own data buffer
+ * ("native_address"), so that such buffers over that memory are not counted twice.
+ * Nothing recurses: the object array is the BFS queue.
+ *
+ * frame_locals(frame) lists a running frame's variables without building a dict on it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <numpy/ndarraytypes.h>
+#include <numpy/arrayobject.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
+#include "_cpython.h"
 
-#define MAX_OBJECTS 0xFFFFFFF0u
+/* Rows, plus one node per root and per holder group, are int32 in the graph algorithms. */
+#define MAX_OBJECTS ((size_t)INT32_MAX - ((size_t)1 << 24))
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
 #define PREFETCH_AHEAD 8
 #define TYPE_CACHE 256
 
@@ -255,7 +266,7 @@ static int ptrmap_insert(PtrMap *m, uintptr_t k, uint32_t v) {
 enum { RECORDED = 0, OTHER = 1 };
 
 static inline uint64_t popcount64(uint64_t x) {
-#ifdef __POPCNT__
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__POPCNT__) || defined(__aarch64__))
     return (uint64_t)__builtin_popcountll(x);
 #else
     x -= (x >> 1) & 0x5555555555555555ull;
@@ -269,24 +280,28 @@ static inline uint64_t popcount64(uint64_t x) {
 
 enum { SIZE_CALL = 0, SIZE_OBJECT_FIXED = 1, SIZE_OBJECT_VAR = 2 };
 
+/* What, beyond tp_traverse, instances of a type refer to (visit_referents). */
+enum { K_PLAIN, K_NDARRAY, K_DTYPE, K_BYTEARRAY, K_DICT, K_DICT_SUBCLASS, K_CODE, K_TYPE, K_MODULE };
+
 typedef struct {
     PyTypeObject *tp;    /* strong reference */
     PyObject *sizeof_fn; /* strong reference; the C __sizeof__ to call (SIZE_CALL) */
     PyCFunction direct;  /* its C function when it takes no arguments: called directly */
     int64_t fixed;       /* SIZE_OBJECT_FIXED: size once known, else -1 */
     int mode;
-    int is_ndarray;
+    int kind;
     int traverse;        /* instances are GC objects with tp_traverse (gc_check: ask each one) */
     int gc_check;
-    int hidden;          /* instances may have edges tp_traverse does not report */
+    int values;          /* instances may own an attribute-values block (3.11+) */
     int excluded;        /* an exclude_types entry: its instances are barriers */
     int owner;           /* a subclass of a native_types entry: reported with its object */
     int trusted;         /* sizing runs no code that could free an object */
     int64_t out;         /* index in the result's type list, -1 until a row has this type */
 } TypeInfo;
 
-/* An ndarray's own data buffer: its row, its bytes (counted in the row's size) and where it
-   lives (so that other owners' buffers over the same memory are not counted again). */
+/* A data buffer outside its owner's object (an ndarray's or a bytearray's): its row, its
+   bytes (counted in the row's size) and where it lives (so that other owners' buffers over
+   the same memory are not counted again). */
 typedef struct {
     uint64_t row;
     int64_t bytes;
@@ -320,7 +335,7 @@ typedef struct {
     Vec out_types;       /* uint32 index into types, per result type index */
     PyTypeObject **excluded_types;
     Py_ssize_t n_excluded_types;
-    PyTypeObject *ndarray_type;
+    int numpy;           /* arrays and dtypes get their hidden references and data buffers */
     PyObject *native_types;  /* borrowed tuple of types */
     PyObject *object_sizeof; /* object.__sizeof__ */
     Py_ssize_t gc_head;
@@ -443,69 +458,117 @@ static int visit(PyObject *r, void *arg) {
     return vec_push_ptr(w->push_to, r);
 }
 
-/* Edges tp_traverse does not report. */
-static int visit_hidden(Walk *w, PyObject *o, int is_ndarray) {
-    if (is_ndarray) {
-        PyArrayObject_fields *a = (PyArrayObject_fields *)o;
-        if (a->base && visit(a->base, w) < 0) return -1;
-        if (a->descr && a->descr->type_num == NPY_OBJECT && a->data) {
-            int nd = a->nd;
-            npy_intp total = 1;
-            for (int d = 0; d < nd; d++) total *= a->dimensions[d];
-            if (total <= 0) return 0;
-            npy_intp index[64];
-            if (nd > 64) return 0;
-            memset(index, 0, sizeof(index));
-            for (npy_intp k = 0; k < total; k++) {
-                char *p = a->data;
-                for (int d = 0; d < nd; d++) p += index[d] * a->strides[d];
-                PyObject *item;
-                memcpy(&item, p, sizeof(item));
-                if (item && visit(item, w) < 0) return -1;
-                for (int d = nd - 1; d >= 0; d--) {
-                    if (++index[d] < a->dimensions[d]) break;
-                    index[d] = 0;
-                }
-            }
+/* An array's base, its dtype, and its elements when they are objects. */
+static int visit_ndarray(Walk *w, PyObject *o) {
+    PyArrayObject_fields *a = (PyArrayObject_fields *)o;
+    if (a->base && visit(a->base, w) < 0) return -1;
+    if (a->descr && visit((PyObject *)a->descr, w) < 0) return -1;
+    if (!a->descr || a->descr->type_num != NPY_OBJECT || !a->data) return 0;
+    int nd = a->nd;
+    npy_intp total = 1;
+    for (int d = 0; d < nd; d++) total *= a->dimensions[d];
+    if (total <= 0 || nd > 64) return 0;
+    npy_intp index[64];
+    memset(index, 0, sizeof(index));
+    for (npy_intp k = 0; k < total; k++) {
+        char *p = a->data;
+        for (int d = 0; d < nd; d++) p += index[d] * a->strides[d];
+        PyObject *item;
+        memcpy(&item, p, sizeof(item));
+        if (item && visit(item, w) < 0) return -1;
+        for (int d = nd - 1; d >= 0; d--) {
+            if (++index[d] < a->dimensions[d]) break;
+            index[d] = 0;
         }
-        return 0;
-    }
-    if (PyType_Check(o) && !PyObject_IS_GC(o)) {
-#if PY_VERSION_HEX >= 0x030C0000
-        PyObject *dict = PyType_GetDict((PyTypeObject *)o);
-        int rc = 0;
-        if (dict) {
-            rc = visit(dict, w);
-            Py_DECREF(dict);
-        }
-        else {
-            PyErr_Clear();
-        }
-        return rc;
-#else
-        PyObject *dict = ((PyTypeObject *)o)->tp_dict;
-        if (dict) return visit(dict, w);
-#endif
     }
     return 0;
 }
 
-/* Visit o's referents: tp_traverse and the hidden edges. */
+/* A structured or sub-array dtype's fields, names, sub-array and metadata (not GC). */
+static int visit_dtype(Walk *w, PyObject *o) {
+    PyArray_Descr *d = (PyArray_Descr *)o;
+    if (!PyDataType_ISLEGACY(d)) return 0;
+    PyObject *names = PyDataType_NAMES(d), *fields = PyDataType_FIELDS(d);
+    PyObject *metadata = PyDataType_METADATA(d);
+    PyArray_ArrayDescr *sub = PyDataType_SUBARRAY(d);
+    if (names && fields && visit(fields, w) < 0) return -1;
+    if (names && visit(names, w) < 0) return -1;
+    if (sub && sub->base && visit((PyObject *)sub->base, w) < 0) return -1;
+    if (sub && sub->shape && visit(sub->shape, w) < 0) return -1;
+    if (metadata && visit(metadata, w) < 0) return -1;
+    return 0;
+}
+
+/* A dict's keys and values (keys_only: its keys), in table order; no code runs. */
+static int visit_dict(Walk *w, PyObject *o, int keys_only) {
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(o, &pos, &key, &value))
+        if (visit(key, w) < 0 || (!keys_only && visit(value, w) < 0)) return -1;
+    return 0;
+}
+
+/* Visit o's referents: tp_traverse and what it leaves out (see _cpython.h). */
 static int visit_referents(Walk *w, PyObject *o, const TypeInfo *ti) {
-    int rc = 0;
-    if (ti->traverse && (!ti->gc_check || PyObject_IS_GC(o)))
-        rc = Py_TYPE(o)->tp_traverse(o, visit, w);
-    if (rc == 0 && ti->hidden) rc = visit_hidden(w, o, ti->is_ndarray);
-    return rc;
+    if (ti->kind == K_DICT) return visit_dict(w, o, 0);
+    if (ti->kind == K_MODULE && ms_module_hides_dead(o)) {
+        PyObject *dict = PyModule_GetDict(o);
+        return dict ? visit(dict, w) : 0;
+    }
+    if (ti->traverse && (!ti->gc_check || PyObject_IS_GC(o))) {
+        int rc = Py_TYPE(o)->tp_traverse(o, visit, w);
+        if (rc) return rc;
+    }
+    switch (ti->kind) {
+    case K_NDARRAY:
+        return visit_ndarray(w, o);
+    case K_DTYPE:
+        return visit_dtype(w, o);
+    case K_DICT_SUBCLASS:
+        return visit_dict(w, o, 1);
+    case K_CODE:
+        return ms_code_referents((PyCodeObject *)o, visit, w);
+    case K_TYPE:
+        return ms_type_referents((PyTypeObject *)o, visit, w);
+    default:
+        return 0;
+    }
 }
 
 /* ---------------------------------------------------------------- sizes */
 
 static int sizeof_is_trusted(const Walk *w, PyObject *fn, PyCFunction direct) {
-    if (!direct || !Py_IS_TYPE(fn, &PyMethodDescr_Type)) return 0;
+    if (!direct) return 0;
     PyTypeObject *owner = PyDescr_TYPE(fn);
     if (owner->tp_flags & Py_TPFLAGS_HEAPTYPE) return 0;
-    return !strchr(owner->tp_name, '.') || owner == w->ndarray_type;
+    return !strchr(owner->tp_name, '.') || owner == &PyArray_Type;
+}
+
+/* The __sizeof__ sys.getsizeof would call, or, where a class defines one in Python, the
+   nearest C one in the MRO: a method descriptor of a base of tp, never one borrowed by an
+   unrelated class (it would read the object as what it is not).  A new reference, or NULL:
+   object's (with an exception only on memory errors). */
+static PyObject *c_sizeof(PyTypeObject *tp) {
+    static PyObject *name = NULL;
+    if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return NULL;
+    PyObject *mro = tp->tp_mro;
+    if (!mro || !PyTuple_Check(mro)) return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *base = PyTuple_GET_ITEM(mro, i);
+        PyObject *dict = PyType_Check(base) ? ms_type_dict((PyTypeObject *)base) : NULL;
+        if (!dict) continue;
+        PyObject *fn = PyDict_GetItemWithError(dict, name);
+        Py_XINCREF(fn);
+        Py_DECREF(dict);
+        if (!fn) {
+            if (PyErr_Occurred()) return NULL;
+            continue;
+        }
+        if (Py_IS_TYPE(fn, &PyMethodDescr_Type) && PyType_IsSubtype(tp, PyDescr_TYPE(fn)))
+            return fn;
+        Py_DECREF(fn);
+    }
+    return NULL;
 }
 
 static TypeInfo *type_info_slow(Walk *w, PyTypeObject *tp, size_t cached) {
@@ -515,47 +578,51 @@ static TypeInfo *type_info_slow(Walk *w, PyTypeObject *tp, size_t cached) {
         found = w->type_map.vals[slot];
     }
     else {
-        static PyObject *name = NULL;
-        if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return NULL;
-        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, 0, 0, 0, 0, 0, 0, 1, -1};
-        PyObject *fn = _PyType_Lookup(tp, name); /* borrowed, no error set */
-        if (fn && fn != w->object_sizeof &&
-            (Py_IS_TYPE(fn, &PyMethodDescr_Type) || PyCFunction_Check(fn))) {
+        TypeInfo ti = {tp, NULL, NULL, -1, SIZE_OBJECT_FIXED, K_PLAIN, 0, 0, 0, 0, 0, 1, -1};
+        PyObject *fn = c_sizeof(tp);
+        if (PyErr_Occurred()) return NULL;
+        if (fn && fn != w->object_sizeof) {
             ti.mode = SIZE_CALL;
             ti.sizeof_fn = fn;
-            if (Py_IS_TYPE(fn, &PyMethodDescr_Type)) {
-                PyMethodDef *def = ((PyMethodDescrObject *)fn)->d_method;
-                if ((def->ml_flags & ~METH_COEXIST) == METH_NOARGS) ti.direct = def->ml_meth;
-            }
+            PyMethodDef *def = ((PyMethodDescrObject *)fn)->d_method;
+            if ((def->ml_flags & ~METH_COEXIST) == METH_NOARGS) ti.direct = def->ml_meth;
+            ti.trusted = sizeof_is_trusted(w, fn, ti.direct);
         }
         else {
+            Py_XDECREF(fn);
 #if PY_VERSION_HEX < 0x030D0000
             ti.mode = tp->tp_itemsize > 0 ? SIZE_OBJECT_VAR : SIZE_OBJECT_FIXED;
 #else
             if (tp->tp_itemsize > 0) {
                 ti.mode = SIZE_CALL;
-                ti.sizeof_fn = w->object_sizeof;
+                ti.sizeof_fn = Py_NewRef(w->object_sizeof);
+                ti.trusted = 0;
             }
 #endif
         }
-        ti.is_ndarray = w->ndarray_type && PyType_IsSubtype(tp, w->ndarray_type);
+        if (w->numpy && PyType_IsSubtype(tp, &PyArray_Type)) ti.kind = K_NDARRAY;
+        else if (w->numpy && PyType_IsSubtype(tp, &PyArrayDescr_Type)) ti.kind = K_DTYPE;
+        else if (PyType_IsSubtype(tp, &PyByteArray_Type)) ti.kind = K_BYTEARRAY;
+        else if (tp == &PyDict_Type) ti.kind = K_DICT;
+        else if (PyType_IsSubtype(tp, &PyDict_Type)) ti.kind = K_DICT_SUBCLASS;
+        else if (tp == &PyCode_Type) ti.kind = K_CODE;
+        else if (PyType_IsSubtype(tp, &PyType_Type)) ti.kind = K_TYPE;
+        else if (PyType_IsSubtype(tp, &PyModule_Type)) ti.kind = K_MODULE;
         ti.traverse = PyType_IS_GC(tp) && tp->tp_traverse;
         ti.gc_check = tp->tp_is_gc != NULL;
-        ti.hidden = ti.is_ndarray || PyType_IsSubtype(tp, &PyType_Type);
+        ti.values = ms_has_values(tp);
         ti.excluded = is_excluded_type(w, tp);
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(w->native_types); i++)
             if (PyType_IsSubtype(tp, (PyTypeObject *)PyTuple_GET_ITEM(w->native_types, i)))
                 ti.owner = 1;
-        if (ti.mode == SIZE_CALL && ti.sizeof_fn != w->object_sizeof)
-            ti.trusted = sizeof_is_trusted(w, ti.sizeof_fn, ti.direct);
         size_t index = w->types.len;
         if (vec_reserve(&w->types, index + 1) < 0 ||
             ptrmap_insert(&w->type_map, (uintptr_t)tp, (uint32_t)index) < 0) {
+            Py_XDECREF(ti.sizeof_fn);
             PyErr_NoMemory();
             return NULL;
         }
         Py_INCREF(tp);
-        Py_XINCREF(ti.sizeof_fn);
         VEC_AT(w->types, TypeInfo, index) = ti;
         w->types.len++;
         found = (uint32_t)index;
@@ -572,34 +639,17 @@ static inline TypeInfo *type_info(Walk *w, PyTypeObject *tp) {
     return type_info_slow(w, tp, h);
 }
 
-/* What sys.getsizeof adds to __sizeof__: the GC header and, from 3.11, the managed
-   dict/weakref pre-header; decided by the type, as _PyType_PreHeaderSize does. */
-static inline int64_t pre_header(const Walk *w, PyObject *o) {
-#if PY_VERSION_HEX >= 0x030B0000
-    PyTypeObject *tp = Py_TYPE(o);
-    int64_t extra = PyType_IS_GC(tp) ? w->gc_head : 0;
-#if PY_VERSION_HEX >= 0x030C0000
-    unsigned long managed = Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF;
-#else
-    unsigned long managed = Py_TPFLAGS_MANAGED_DICT;
-#endif
-    if (tp->tp_flags & managed) extra += 2 * (int64_t)sizeof(PyObject *);
-    return extra;
-#else
-    return PyObject_IS_GC(o) ? w->gc_head : 0;
-#endif
-}
-
+/* __sizeof__ through fn (direct: its C function), or -1 when it fails; only a memory error
+   is an error (-2, exception set): the walk stops rather than swallow it. */
 static int64_t call_sizeof(Walk *w, PyObject *fn, PyCFunction direct, PyObject *o) {
     PyObject *r = direct ? direct(o, NULL) : PyObject_CallOneArg(fn, o);
-    if (!r) {
-        PyErr_Clear();
-        w->sizeof_errors++;
-        return -1;
+    Py_ssize_t s = -1;
+    if (r) {
+        s = PyLong_AsSsize_t(r);
+        Py_DECREF(r);
     }
-    Py_ssize_t s = PyLong_AsSsize_t(r);
-    Py_DECREF(r);
     if (s < 0) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -2;
         PyErr_Clear();
         w->sizeof_errors++;
         return -1;
@@ -607,46 +657,75 @@ static int64_t call_sizeof(Walk *w, PyObject *fn, PyCFunction direct, PyObject *
     return (int64_t)s;
 }
 
-static int64_t shallow_size(Walk *w, TypeInfo *ti, PyObject *o) {
+/* What __sizeof__ reports for o (as sys.getsizeof calls it, before the pre-header), or -2
+   on a memory error. */
+static int64_t basic_size(Walk *w, TypeInfo *ti, PyObject *o) {
     PyTypeObject *tp = Py_TYPE(o);
     int64_t s;
     switch (ti->mode) {
     case SIZE_OBJECT_FIXED:
         if (ti->fixed < 0) ti->fixed = call_sizeof(w, w->object_sizeof, NULL, o);
         s = ti->fixed;
+        if (s == -2) ti->fixed = -1;
         break;
     case SIZE_OBJECT_VAR:
         s = (int64_t)tp->tp_basicsize + (int64_t)Py_SIZE(o) * (int64_t)tp->tp_itemsize;
         break;
     default:
         s = call_sizeof(w, ti->sizeof_fn, ti->direct, o);
-        if (s < 0) s = call_sizeof(w, w->object_sizeof, NULL, o);
+        if (s == -1) s = call_sizeof(w, w->object_sizeof, NULL, o);
     }
-    if (s < 0) s = (int64_t)tp->tp_basicsize;
-    return s + pre_header(w, o);
+    if (s == -1) s = (int64_t)tp->tp_basicsize;
+    return s;
 }
 
-static int record_native(Walk *w, uint32_t row, PyObject *o, int64_t size) {
-    PyArrayObject_fields *a = (PyArrayObject_fields *)o;
-    if (!(a->flags & NPY_ARRAY_OWNDATA)) return 0;
-    int64_t fixed = (int64_t)sizeof(PyArrayObject_fields) +
-                    2 * (int64_t)a->nd * (int64_t)sizeof(npy_intp) + pre_header(w, o);
-    int64_t buf = size - fixed;
-    if (buf <= 0) return 0;
+/* A data buffer o keeps outside itself, counted in `raw` (its __sizeof__). */
+static int record_native(Walk *w, uint32_t row, TypeInfo *ti, PyObject *o, int64_t raw) {
+    int64_t bytes;
+    void *address;
+    if (ti->kind == K_NDARRAY) {
+        PyArrayObject_fields *a = (PyArrayObject_fields *)o;
+        if (!(a->flags & NPY_ARRAY_OWNDATA)) return 0;
+        bytes = raw - (int64_t)Py_TYPE(o)->tp_basicsize -
+                2 * (int64_t)a->nd * (int64_t)sizeof(npy_intp);
+        address = a->data;
+    }
+    else {
+        PyByteArrayObject *b = (PyByteArrayObject *)o;
+        bytes = (int64_t)b->ob_alloc;
+        address = b->ob_bytes;
+    }
+    if (bytes <= 0 || !address) return 0;
     if (vec_reserve(&w->natives, w->natives.len + 1) < 0) return -1;
     VEC_AT(w->natives, Native, w->natives.len++) =
-        (Native){row, buf, (uint64_t)(uintptr_t)a->data};
+        (Native){row, bytes, (uint64_t)(uintptr_t)address};
     return 0;
 }
 
-/* Size row i now: its type's __sizeof__ is CPython's or ndarray's. */
+/* Size row i now: what sys.getsizeof reports, plus the memory o owns that it leaves out
+   (an instance's attribute values, a heap type's docstring). */
 static int size_row(Walk *w, size_t row, TypeInfo *ti, PyObject *o) {
-    int64_t s = shallow_size(w, ti, o);
+    int64_t raw = basic_size(w, ti, o);
+    if (raw == -2) return -1;
+    int64_t s = raw + ms_pre_header(o, w->gc_head);
+    if (ti->values) s += ms_values_bytes(o);
+    if (ti->kind == K_TYPE) s += ms_type_doc_bytes((PyTypeObject *)o);
     VEC_AT(w->osize, int64_t, row) = s;
-    return ti->is_ndarray ? record_native(w, (uint32_t)row, o, s) : 0;
+    if (ti->kind == K_NDARRAY || ti->kind == K_BYTEARRAY)
+        return record_native(w, (uint32_t)row, ti, o, raw);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- phases */
+
+/* Move o, queued as a row, to the "other" marks: it will not be one. */
+static int unrecord(Walk *w, PyObject *o) {
+    uint64_t bit, *pair = bit_pair(w, o, &bit, 0);
+    if (!pair) return -1;
+    pair[RECORDED] &= ~bit;
+    pair[OTHER] |= bit;
+    return 0;
+}
 
 /* Process every queued object: a barrier if its type is excluded, else the next row, with
    its type, its size (or a place in `deferred`) and its referents. */
@@ -655,19 +734,21 @@ static int drain(Walk *w) {
         size_t q = w->head++;
         PyObject **queue = (PyObject **)w->objs.data;
         PyObject *o = queue[q];
-        if (q + PREFETCH_AHEAD < w->objs.len) __builtin_prefetch(queue[q + PREFETCH_AHEAD]);
+        if (q + PREFETCH_AHEAD < w->objs.len) PREFETCH(queue[q + PREFETCH_AHEAD]);
+        if (Py_REFCNT(o) == 0) { /* dead memory on a free list: not an object */
+            if (unrecord(w, o) < 0) return -1;
+            continue;
+        }
         TypeInfo *ti = type_info(w, Py_TYPE(o));
         if (!ti) return -1;
         if (ti->excluded) {
-            uint64_t bit, *pair = bit_pair(w, o, &bit, 0);
-            if (!pair) return -1;
-            pair[RECORDED] &= ~bit;
-            pair[OTHER] |= bit;
-            if (vec_push_ptr(&w->barriers, o) < 0) return -1;
+            if (unrecord(w, o) < 0 || vec_push_ptr(&w->barriers, o) < 0) return -1;
             continue;
         }
         if (w->nrows >= MAX_OBJECTS) {
-            PyErr_SetString(PyExc_OverflowError, "more objects than a snapshot can index");
+            PyErr_Format(PyExc_OverflowError,
+                         "the heap has more than %zu objects, more than a snapshot can index",
+                         (size_t)MAX_OBJECTS);
             return -1;
         }
         size_t row = w->nrows++;
@@ -705,6 +786,7 @@ static int mark_machinery(Walk *w) {
     for (size_t l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->len; i++) {
             PyObject *o = VEC_AT(*lists[l], PyObject *, i);
+            if (Py_REFCNT(o) == 0) continue;
             TypeInfo *ti = type_info(w, Py_TYPE(o));
             if (!ti || visit_referents(w, o, ti) < 0) return -1;
         }
@@ -723,6 +805,7 @@ static int find_sites(Walk *w) {
         sites[i] = -1;
         PyObject *tb = PyObject_CallOneArg(w->site_fn, VEC_AT(w->objs, PyObject *, i));
         if (!tb) {
+            if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
             PyErr_Clear();
             continue;
         }
@@ -741,6 +824,10 @@ static int find_sites(Walk *w) {
                     return -1;
                 }
                 sites[i] = (int32_t)k;
+            }
+            else if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+                Py_DECREF(tb);
+                return -1;
             }
             else {
                 PyErr_Clear(); /* an unhashable traceback: leave the site unknown */
@@ -935,6 +1022,7 @@ static void walk_free(Walk *w) {
     for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) vec_free(vecs[i]);
     ptrmap_free(&w->blocks);
     ptrmap_free(&w->type_map);
+    Py_XDECREF(w->object_sizeof);
     PyMem_Free(w->excluded_types);
     Py_XDECREF(w->site_ids);
     Py_XDECREF(w->site_list);
@@ -952,6 +1040,17 @@ static int enqueue(Walk *w, PyObject *o) {
     int fresh = mark(w, o, RECORDED);
     if (fresh <= 0) return fresh;
     return vec_push_ptr(&w->objs, o);
+}
+
+/* object.__sizeof__, a new reference (NULL with an exception). */
+static PyObject *object_sizeof(void) {
+    PyObject *dict = ms_type_dict(&PyBaseObject_Type);
+    PyObject *fn = dict ? PyDict_GetItemString(dict, "__sizeof__") : NULL;
+    Py_XINCREF(fn);
+    Py_XDECREF(dict);
+    if (!fn && !PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "object.__sizeof__ not found");
+    return fn;
 }
 
 static PyObject *walker_walk(PyObject *self, PyObject *args) {
@@ -976,10 +1075,15 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "site_fn must be callable or None");
         return NULL;
     }
-    if (ndarray_type != Py_None && !PyType_Check(ndarray_type)) {
-        PyErr_SetString(PyExc_TypeError, "ndarray_type must be a type or None");
+    if (ndarray_type != Py_None && ndarray_type != (PyObject *)&PyArray_Type) {
+        PyErr_SetString(PyExc_TypeError, "ndarray_type must be numpy.ndarray or None");
         return NULL;
     }
+    if (gc_head < 0 || gc_head > 256) {
+        PyErr_SetString(PyExc_ValueError, "gc_head must be in [0, 256]");
+        return NULL;
+    }
+    if (hint < 0 || (size_t)hint > MAX_OBJECTS) hint = 0;
     Walk w;
     memset(&w, 0, sizeof(w));
     w.objs.item = w.barriers.item = w.machinery.item = w.refs.item = sizeof(PyObject *);
@@ -993,7 +1097,7 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     w.gc_head = gc_head;
     w.keep_edges = keep_edges;
     w.site_fn = site_fn == Py_None ? NULL : site_fn;
-    w.ndarray_type = ndarray_type == Py_None ? NULL : (PyTypeObject *)ndarray_type;
+    w.numpy = ndarray_type != Py_None;
     w.native_types = native_types;
     PyObject *result = NULL;
     Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0}, root_idx = {NULL, 0, 0, sizeof(int32_t), 0},
@@ -1005,11 +1109,7 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     Py_INCREF(roots);
     Py_INCREF(seeds);
 
-    w.object_sizeof = PyDict_GetItemString(PyBaseObject_Type.tp_dict, "__sizeof__");
-    if (!w.object_sizeof) {
-        PyErr_SetString(PyExc_RuntimeError, "object.__sizeof__ not found");
-        goto fail;
-    }
+    if (!(w.object_sizeof = object_sizeof())) goto fail;
     w.n_excluded_types = PyTuple_GET_SIZE(exclude_types);
     w.excluded_types = PyMem_Malloc((size_t)(w.n_excluded_types + 1) * sizeof(PyTypeObject *));
     if (!w.excluded_types) goto nomem;
@@ -1034,10 +1134,11 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     VEC_AT(w.offsets, int64_t, 0) = 0;
     w.offsets.len = 1;
 
-    /* The argument containers are excluded but not followed (they hold everything). */
+    /* The argument containers are excluded but not followed (they hold everything); not
+       an empty exclude_types: that is the interpreter's one empty tuple. */
     PyObject *own[] = {roots, seeds, exclude_objects, exclude_types};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-        if (add_barrier(&w, own[i], 0) < 0) goto nomem;
+        if (Py_SIZE(own[i]) && add_barrier(&w, own[i], 0) < 0) goto nomem;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(exclude_objects); i++)
         if (add_barrier(&w, PyList_GET_ITEM(exclude_objects, i), 1) < 0) goto nomem;
 
@@ -1079,27 +1180,63 @@ fail:
     return result;
 }
 
+/* frame_locals(frame) -> [(name, value)]: a running frame's bound variables. */
+static PyObject *walker_frame_locals(PyObject *self, PyObject *frame) {
+    if (!PyFrame_Check(frame)) {
+        PyErr_SetString(PyExc_TypeError, "frame_locals() takes a frame");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out && ms_frame_locals((PyFrameObject *)frame, out) < 0) Py_CLEAR(out);
+    return out;
+}
+
 static PyMethodDef walker_methods[] = {
     {"walk", walker_walk, METH_VARARGS,
      "walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,"
      " site_fn=None, edges=True, native_types=()) -> dict\n\n"
      "Visit every object reachable from roots, then every unreached seed; return columns\n"
      "(read-only memoryviews) and the type objects."},
+    {"frame_locals", walker_frame_locals, METH_O,
+     "frame_locals(frame) -> list of (name, value): the frame's bound locals, cells and free\n"
+     "variables (a cell's contents), read without building f_locals."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef walker_module = {
-    PyModuleDef_HEAD_INIT, "_walker", "Compiled heap walker of jupyter_memsnap.", -1,
-    walker_methods, NULL, NULL, NULL, NULL,
+/* Whether sys.getsizeof adds no GC header to a static type (see ms_pre_header). */
+static int calibrate(void) {
+    PyObject *getsizeof = PySys_GetObject("getsizeof"); /* borrowed */
+    if (!getsizeof) return 0;
+    PyObject *full = PyObject_CallOneArg(getsizeof, (PyObject *)&PyLong_Type);
+    PyObject *bare = PyObject_CallMethod((PyObject *)&PyType_Type, "__sizeof__", "O",
+                                         (PyObject *)&PyLong_Type);
+    int rc = full && bare ? 0 : -1;
+    if (rc == 0) ms_static_types_bare = PyObject_RichCompareBool(full, bare, Py_EQ) == 1;
+    Py_XDECREF(full);
+    Py_XDECREF(bare);
+    return rc;
+}
+
+static int walker_exec(PyObject *m) {
+    if (PyArray_ImportNumPyAPI() < 0 || PyType_Ready(&Buffer_Type) < 0 || calibrate() < 0)
+        return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot walker_slots[] = {
+    {Py_mod_exec, walker_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
 };
 
-PyMODINIT_FUNC PyInit__walker(void) {
-    if (PyType_Ready(&Buffer_Type) < 0) return NULL;
-    PyObject *m = PyModule_Create(&walker_module);
-    if (!m) return NULL;
-    if (PyModule_AddIntConstant(m, "NDARRAY_STRUCT_SIZE", (long)sizeof(PyArrayObject_fields)) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}
+static struct PyModuleDef walker_module = {
+    PyModuleDef_HEAD_INIT, "_walker", "Compiled heap walker of jupyter_memsnap.", 0,
+    walker_methods, walker_slots, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__walker(void) { return PyModuleDef_Init(&walker_module); }

@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
-import threading
 import time
 import tracemalloc
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 import numpy as np
 
-from . import native, pywalker
+from ..compiled import load
+from . import frames, layout, native, pywalker, selfcheck
 
-try:
-    from . import _walker
-
-    HAVE_COMPILED = True
-except ImportError:  # pragma: no cover - exercised on machines without a compiler
-    _walker = None  # type: ignore[assignment]
-    HAVE_COMPILED = False
-    warnings.warn(
-        "jupyter_memsnap: the compiled heap walker is not built; using the pure-Python "
-        "walker (same results, much slower). Reinstall with a C compiler to fix this.",
-        RuntimeWarning,
-        stacklevel=2,
-    )
+_walker: Any = load(f"{__package__}._walker", "heap walker")
+HAVE_COMPILED = _walker is not None
+"""Whether the compiled walker is built (``use_compiled()`` also checks that it works)."""
+_checked: list[bool] = []  # the self-check's verdict, once it has run
 
 GC_HEAD = sys.getsizeof([]) - [].__sizeof__()
 _last_count = [0]  # objects in the previous walk: sizes the next walk's tables up front
@@ -76,43 +65,52 @@ class RawHeap:
 
 
 def _type_names(tp: type) -> tuple[str, str]:
-    try:
-        module = tp.__module__
-    except Exception:
-        module = "?"
-    try:
-        qualname = tp.__qualname__
-    except Exception:
-        qualname = getattr(tp, "__name__", "?")
-    return (module if isinstance(module, str) else "?"), (
-        qualname if isinstance(qualname, str) else "?"
-    )
+    """Module and qualname, the module as users import it: ``pandas`` rather than
+    ``pandas.core.frame`` where the package re-exports the type (read from the loaded
+    modules' dicts: no import, no module ``__getattr__`` runs)."""
+    names = []
+    for attr in ("__module__", "__qualname__"):
+        try:
+            value = layout.type_attr(tp, attr)
+        except Exception:
+            value = "?"
+        names.append(value if isinstance(value, str) else "?")
+    module, qualname = names
+    parts = module.split(".")
+    for k in range(1, len(parts)):
+        parent = sys.modules.get(".".join(parts[:k]))
+        namespace = getattr(parent, "__dict__", None)
+        if isinstance(namespace, dict) and namespace.get(qualname) is tp:
+            return ".".join(parts[:k]), qualname
+    return module, qualname
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def _outside_package(frame: FrameType | None) -> FrameType | None:
-    """The innermost frame that is not jupyter_memsnap's own (our frames are machinery)."""
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-    return frame
+def use_compiled() -> bool:
+    """Whether to walk with the compiled walker: built, and right on this interpreter (the
+    self-check, run once per process; on failure one warning and the pure-Python walker)."""
+    if not HAVE_COMPILED:
+        return False
+    if not _checked:
+        found = selfcheck.problems(_walker, GC_HEAD)
+        _checked.append(not found)
+        if found:
+            warnings.warn(
+                "jupyter_memsnap: the compiled heap walker failed its self-check on Python "
+                f"{sys.version.split()[0]} ({'; '.join(found)}); using the pure-Python walker.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _checked[0]
 
 
 def process_roots() -> list[NamedRoot]:
-    """The interpreter's own roots: every module and every thread's current frame (for
-    this thread, the innermost frame outside this package)."""
+    """The interpreter's own roots: every module, and every thread's frames and their
+    locals (our own frames excluded)."""
     roots: list[NamedRoot] = [
         (f"module {name}", "module", mod) for name, mod in list(sys.modules.items())
     ]
-    names = {t.ident: t.name for t in threading.enumerate()}
-    me = threading.get_ident()
-    for ident, frame in sys._current_frames().items():
-        top = _outside_package(frame) if ident == me else frame
-        if top is not None:
-            roots.append((f"thread {names.get(ident, ident)} frame", "frame", top))
-        del top
-    del frame
+    reader = _walker.frame_locals if use_compiled() else layout.frame_locals
+    roots += frames.thread_roots(reader)
     return roots
 
 
@@ -141,7 +139,7 @@ def capture(
     traceback when tracemalloc is tracing.
     """
     if engine == "auto":
-        engine = "c" if HAVE_COMPILED else "python"
+        engine = "c" if use_compiled() else "python"
     if engine not in ("c", "python"):
         raise ValueError(f"unknown engine {engine!r}: use 'c', 'python' or 'auto'")
     if engine == "c" and not HAVE_COMPILED:
@@ -193,7 +191,15 @@ def _add_native_buffers(raw: dict[str, Any]) -> None:
     array_rows = _column(raw["native_index"], np.uint32)
     array_bytes = _column(raw["native_bytes"], np.int64)
     address = _column(raw.pop("native_address"), np.uint64)
-    rows, extra, errors = native.account(owners, owner_rows, address, array_bytes)
+    if not owners:
+        return
+    bytes_address, bytes_size = _bytes_objects(raw)
+    rows, extra, errors = native.account(
+        owners,
+        owner_rows,
+        np.concatenate([address, bytes_address]),
+        np.concatenate([array_bytes, bytes_size]),
+    )
     del owners
     raw["sizeof_errors"] += errors
     if not len(rows):
@@ -206,6 +212,16 @@ def _add_native_buffers(raw: dict[str, Any]) -> None:
     raw["sizes"] = sizes
     raw["native_index"] = index[by_row]
     raw["native_bytes"] = np.concatenate([array_bytes, extra])[by_row]
+
+
+def _bytes_objects(raw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Addresses and sizes of the bytes objects (their data lies inside them)."""
+    codes = [i for i, tp in enumerate(raw["type_objects"]) if issubclass(tp, bytes)]
+    types = _column(raw["types"], np.int32)
+    rows = np.flatnonzero(np.isin(types, codes))
+    ids = np.empty(len(types), np.uint64)
+    ids[_column(raw["order"], np.uint32)] = _column(raw["sorted_ids"], np.uint64)
+    return ids[rows], _column(raw["sizes"], np.int64)[rows]
 
 
 def _row_finder(sorted_ids: np.ndarray, order: np.ndarray) -> Any:

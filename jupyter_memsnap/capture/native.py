@@ -3,8 +3,9 @@
 A small registry maps an owner type, named by module and qualname, to a function listing the
 buffers an instance keeps alive as ``(address, bytes)`` pairs. The walk reports the
 instances it met; their buffers are then added to their shallow sizes, each buffer once (by
-address, for the first owner in row order) and never when it lies inside a numpy array's
-own data, which the array's size already counts (``pa.array(ndarray)`` shares it). The
+address, for the first owner in row order) and never when it lies inside memory an object's
+size already counts: a numpy array's or a bytearray's data, a bytes object
+(``pa.array(ndarray)`` and ``pa.py_buffer(b)`` share it). The
 registry never imports a library: an owner type counts only once its module is loaded.
 """
 
@@ -60,14 +61,15 @@ def _inside(address: int, starts: np.ndarray, ends: np.ndarray) -> bool:
 def account(
     owners: Sequence[object],
     owner_rows: np.ndarray,
-    array_address: np.ndarray,
-    array_bytes: np.ndarray,
+    counted_address: np.ndarray,
+    counted_bytes: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Rows and bytes of the owners' buffers, each buffer counted once, none inside a numpy
-    array's data (``array_address``/``array_bytes``); plus how many owners failed."""
-    by_start = np.argsort(array_address, kind="stable")
-    starts = np.asarray(array_address, np.uint64)[by_start].astype(np.int64)
-    ends = starts + np.asarray(array_bytes, np.int64)[by_start]
+    """Rows and bytes of the owners' buffers, each buffer counted once and none inside memory
+    that object sizes already count (``counted_*``: numpy arrays' and bytearrays' data, bytes
+    objects); plus how many owners failed."""
+    by_start = np.argsort(counted_address, kind="stable")
+    starts = np.asarray(counted_address, np.uint64)[by_start].astype(np.int64)
+    ends = starts + np.asarray(counted_bytes, np.int64)[by_start]
     seen: set[int] = set()
     rows: list[int] = []
     sizes: list[int] = []

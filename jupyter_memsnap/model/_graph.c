@@ -19,7 +19,7 @@
 #include <sys/mman.h>
 #endif
 
-enum { E_OK, E_NOMEM, E_RANGE, E_OFF0, E_OFFDEC, E_OFFEND, E_CHANGED, E_CYCLE };
+enum { E_OK, E_NOMEM, E_RANGE, E_OFF0, E_OFFDEC, E_OFFEND, E_CHANGED, E_CYCLE, E_EDGES };
 
 typedef struct {
     int code;
@@ -48,6 +48,11 @@ raise_err(const Err *e)
         break;
     case E_OFFEND:
         PyErr_Format(PyExc_ValueError, "offsets[-1]=%lld must equal len(targets)=%lld",
+                     e->value, e->hi);
+        break;
+    case E_EDGES:
+        PyErr_Format(PyExc_ValueError,
+                     "graph too large: %lld references (at most %lld: in-degrees are int32)",
                      e->value, e->hi);
         break;
     case E_CHANGED:
@@ -178,6 +183,10 @@ check_csr(const int64_t *off, const int32_t *tgt, int32_t n, Py_ssize_t m, Err *
     }
     if (off[n] != m) {
         *e = (Err){.code = E_OFFEND, .value = off[n], .hi = m};
+        return -1;
+    }
+    if (m > (Py_ssize_t)INT32_MAX - 2 - n) {
+        *e = (Err){.code = E_EDGES, .value = m, .hi = (int64_t)INT32_MAX - 2 - n};
         return -1;
     }
     for (Py_ssize_t j = 0; j < m; j++) {
@@ -740,16 +749,24 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyModuleDef_Slot slots[] = {
+#if PY_VERSION_HEX >= 0x030D0000
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "jupyter_memsnap.model._graph",
     .m_doc = "Compiled graph algorithms for jupyter_memsnap (see jupyter_memsnap.model.graph).",
     .m_size = 0,
     .m_methods = methods,
+    .m_slots = slots,
 };
 
 PyMODINIT_FUNC
 PyInit__graph(void)
 {
-    return PyModule_Create(&module);
+    return PyModuleDef_Init(&module);
 }

@@ -12,14 +12,32 @@
 #include <stdint.h>
 #include <string.h>
 
-/* n items of `size` bytes in b, or -1 with ValueError. */
+/* n items of `size` bytes in b, or -1 with ValueError (also when b is not aligned for them). */
 static Py_ssize_t items(const Py_buffer *b, Py_ssize_t size, const char *name) {
     if (b->len % size) {
         PyErr_Format(PyExc_ValueError, "%s: %zd bytes is not a whole number of %zd-byte items",
                      name, b->len, size);
         return -1;
     }
+    if ((uintptr_t)b->buf % (uintptr_t)size) {
+        PyErr_Format(PyExc_ValueError, "%s: not aligned to its %zd-byte items", name, size);
+        return -1;
+    }
     return b->len / size;
+}
+
+/* Index of the first id not greater than the one before it, or -1: ids must be strictly
+   ascending (the merges below rely on it to stay in bounds). */
+static Py_ssize_t unsorted_at(const uint64_t *ids, Py_ssize_t n) {
+    for (Py_ssize_t i = 1; i < n; i++)
+        if (ids[i] <= ids[i - 1]) return i;
+    return -1;
+}
+
+static int unsorted_error(const char *name, Py_ssize_t at) {
+    PyErr_Format(PyExc_ValueError, "%s must be strictly ascending (it is not at index %zd)",
+                 name, at);
+    return -1;
 }
 
 /* match(a, b): for each id of the ascending uint64 array b, its position in the ascending
@@ -33,13 +51,20 @@ static PyObject *diff_match(PyObject *self, PyObject *args) {
     if (!(out = PyBytes_FromStringAndSize(NULL, nb * (Py_ssize_t)sizeof(int64_t)))) goto done;
     const uint64_t *ka = a.buf, *kb = b.buf;
     int64_t *pos = (int64_t *)PyBytes_AS_STRING(out);
+    Py_ssize_t bad_a, bad_b;
     Py_BEGIN_ALLOW_THREADS
+    bad_a = unsorted_at(ka, na);
+    bad_b = bad_a < 0 ? unsorted_at(kb, nb) : -1;
     Py_ssize_t i = 0;
-    for (Py_ssize_t j = 0; j < nb; j++) {
+    for (Py_ssize_t j = 0; j < nb && bad_a < 0 && bad_b < 0; j++) {
         while (i < na && ka[i] < kb[j]) i++;
         pos[j] = (i < na && ka[i] == kb[j]) ? (int64_t)i : -1;
     }
     Py_END_ALLOW_THREADS
+    if (bad_a >= 0 || bad_b >= 0) {
+        unsorted_error(bad_a >= 0 ? "a" : "b", bad_a >= 0 ? bad_a : bad_b);
+        Py_CLEAR(out);
+    }
 done:
     PyBuffer_Release(&a);
     PyBuffer_Release(&b);
@@ -78,13 +103,15 @@ static PyObject *diff_survivors(PyObject *self, PyObject *args) {
     const int32_t *ta = in[2].buf, *tb = in[5].buf;
     int64_t *ra = (int64_t *)PyBytes_AS_STRING(rows_a), *rb = (int64_t *)PyBytes_AS_STRING(rows_b);
     char *la = PyBytes_AS_STRING(alive_a), *lb = PyBytes_AS_STRING(alive_b);
-    Py_ssize_t m = 0;
+    Py_ssize_t m = 0, bad_a, bad_b;
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
+    bad_a = unsorted_at(ida, na);
+    bad_b = bad_a < 0 ? unsorted_at(idb, nb) : -1;
     memset(la, 0, (size_t)na);
     memset(lb, 0, (size_t)nb);
     Py_ssize_t i = 0;
-    for (Py_ssize_t j = 0; j < nb && !bad; j++) {
+    for (Py_ssize_t j = 0; j < nb && !bad && bad_a < 0 && bad_b < 0; j++) {
         while (i < na && ida[i] < idb[j]) i++;
         if (i == na) break;
         if (ida[i] != idb[j]) continue;
@@ -100,6 +127,10 @@ static PyObject *diff_survivors(PyObject *self, PyObject *args) {
         m++;
     }
     Py_END_ALLOW_THREADS
+    if (bad_a >= 0 || bad_b >= 0) {
+        unsorted_error(bad_a >= 0 ? "ids_a" : "ids_b", bad_a >= 0 ? bad_a : bad_b);
+        goto done;
+    }
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "survivors: a row in order_a or order_b is out of range");
         goto done;
@@ -196,13 +227,20 @@ static PyObject *diff_inherit(PyObject *self, PyObject *args) {
     const uint64_t *ida = in[0].buf, *idb = in[3].buf;
     const int32_t *ta = in[1].buf, *va = in[2].buf, *tb = in[4].buf;
     int32_t *res = (int32_t *)PyBytes_AS_STRING(out);
+    Py_ssize_t bad_a, bad_b;
     Py_BEGIN_ALLOW_THREADS
+    bad_a = unsorted_at(ida, na);
+    bad_b = bad_a < 0 ? unsorted_at(idb, nb) : -1;
     Py_ssize_t i = 0;
-    for (Py_ssize_t j = 0; j < nb; j++) {
+    for (Py_ssize_t j = 0; j < nb && bad_a < 0 && bad_b < 0; j++) {
         while (i < na && ida[i] < idb[j]) i++;
         res[j] = (i < na && ida[i] == idb[j] && ta[i] == tb[j]) ? va[i] : default_value;
     }
     Py_END_ALLOW_THREADS
+    if (bad_a >= 0 || bad_b >= 0) {
+        unsorted_error(bad_a >= 0 ? "ids_a" : "ids_b", bad_a >= 0 ? bad_a : bad_b);
+        Py_CLEAR(out);
+    }
 done:
     for (int k = 0; k < 5; k++)
         if (in[k].obj) PyBuffer_Release(&in[k]);
@@ -222,9 +260,16 @@ static PyMethodDef diff_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef diff_module = {
-    PyModuleDef_HEAD_INIT, "_merges", "Compiled merges of sorted ids (jupyter_memsnap).", -1,
-    diff_methods, NULL, NULL, NULL, NULL,
+static PyModuleDef_Slot diff_slots[] = {
+#if PY_VERSION_HEX >= 0x030D0000
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
 };
 
-PyMODINIT_FUNC PyInit__merges(void) { return PyModule_Create(&diff_module); }
+static struct PyModuleDef diff_module = {
+    PyModuleDef_HEAD_INIT, "_merges", "Compiled merges of sorted ids (jupyter_memsnap).", 0,
+    diff_methods, diff_slots, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__merges(void) { return PyModuleDef_Init(&diff_module); }

@@ -12,17 +12,14 @@ dtype are converted (ValueError if a value does not fit); results are writable n
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-_graph: Any
-try:
-    _graph = importlib.import_module("._graph", __package__)
-except ImportError:  # pragma: no cover - depends on the build
-    _graph = None
+from ..compiled import load
+
+_graph: Any = load(f"{__package__}._graph", "graph algorithms")
 
 HAVE_COMPILED: bool = _graph is not None
 

@@ -3,16 +3,13 @@ where built, else numpy, with the same results (the tests compare both)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 
-_merges: Any
-try:
-    _merges = importlib.import_module("._merges", __package__)
-except ImportError:  # pragma: no cover - exercised on machines without a compiler
-    _merges = None
+from ..compiled import load
+
+_merges: Any = load(f"{__package__}._merges", "sorted-id merges")
 
 HAVE_COMPILED: bool = _merges is not None
 """Whether the compiled merges are built."""

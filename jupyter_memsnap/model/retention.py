@@ -15,7 +15,7 @@ import numpy as np
 from . import graph
 from .snapshot import Root, Snapshot
 
-KIND_PRIORITY = ("variable", "output", "holder", "history", "namespace", "frame", "module")
+KIND_PRIORITY = ("variable", "output", "holder", "history", "namespace", "local", "frame", "module")
 """Order in which roots are named when several hold the same object (unreached last)."""
 
 

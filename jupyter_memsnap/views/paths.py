@@ -40,6 +40,10 @@ def release_hint(root: Root) -> str:
         return "reachable from an imported module: the module keeps it (delete it there)"
     if kind == "frame":
         return "a running frame holds it: it is freed when that function returns"
+    if kind == "local":
+        where, _, local = name.rpartition(" › ")
+        function = where.rpartition(" › ")[2]
+        return f"a local of {function}, running: freed when it returns (or `del {local}` there)"
     if kind == "history":
         return "%reset -f in   (input history)"
     return ""

@@ -84,8 +84,8 @@ def _categorical(names_per_type: tuple[str, ...], type_index: np.ndarray) -> Any
 
 def shared_mask(snap: Snapshot) -> np.ndarray:
     """Rows that are shared infrastructure: classes, modules and their namespaces (reached
-    from any function through its globals), functions, code, frames. Computed once per
-    snapshot; read-only."""
+    from any function through its globals), functions, code, frames, numpy dtypes (shared
+    by every array of the type). Computed once per snapshot; read-only."""
     mask: np.ndarray = snap.cached("shared_mask", lambda: _shared_mask(snap))
     return mask
 
@@ -95,7 +95,9 @@ def _shared_mask(snap: Snapshot) -> np.ndarray:
     builtin = [t.module[i] == "builtins" for i in range(len(t))]
     per_type = np.array(
         [
-            t.is_class[i] or (builtin[i] and t.qualname[i] in SHARED_INFRASTRUCTURE)
+            t.is_class[i]
+            or (builtin[i] and t.qualname[i] in SHARED_INFRASTRUCTURE)
+            or t.module[i] == "numpy.dtypes"
             for i in range(len(t))
         ],
         dtype=bool,

@@ -31,7 +31,11 @@ setup(
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             optional=True,
         ),
-        Extension("jupyter_memsnap.model._merges", ["jupyter_memsnap/model/_merges.c"], optional=True),
-        Extension("jupyter_memsnap.model._graph", ["jupyter_memsnap/model/_graph.c"], optional=True),
+        Extension(
+            "jupyter_memsnap.model._merges", ["jupyter_memsnap/model/_merges.c"], optional=True
+        ),
+        Extension(
+            "jupyter_memsnap.model._graph", ["jupyter_memsnap/model/_graph.c"], optional=True
+        ),
     ],
 )

@@ -91,7 +91,7 @@ def test_explorer_in_jupyterlab(requirements: None, tmp_path: Path) -> None:
                 return !!texts && texts.length > 0 && texts.every(t => {predicate});
             }}""",
             arg=[GRID, name],
-            timeout=20_000,
+            timeout=60_000,
         )
         return column(page, name)
 

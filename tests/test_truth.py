@@ -11,6 +11,7 @@ import sys
 import threading
 import tracemalloc
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -335,20 +336,25 @@ from jupyter_memsnap.capture import heap
 
 n = 100_000
 data = {
-    "names": [f"name-{i:07d}" for i in range(n)],
+    "names": [f"name-{i:07d}" for i in range(3 * n)],
     "pairs": [(i * 0.5, f"p{i}") for i in range(n)],
     "blobs": [bytes(40) + str(i).encode() for i in range(n // 4)],
     "records": [{"id": i, "label": f"r{i}", "score": i * 0.25} for i in range(n // 2)],
     "groups": [[float(i), float(-i)] for i in range(n // 4)],
 }
 module = types.ModuleType("memsnap_guppy_generated")
-exec(compile("\\n".join(f"def g{i}(a):\\n    return a + {i}.5 + len('c{i}')" for i in range(3000)),
-             "<generated>", "exec"), module.__dict__)
+source = "\\n".join(f"def g{i}(a):\\n    return a + {i}.5 + len('c{i}')" for i in range(10_000))
+exec(compile(source, "<generated>", "exec"), module.__dict__)
 h = hpy()
 gc.collect()
-theirs = {}
-for row in h.heap().bytype.stat.get_rows():
-    theirs[row.name] = row.size
+everything = h.heap()
+theirs = {row.name: row.size for row in everything.bytype.stat.get_rows()}
+# guppy hides its own objects but not its own code objects; ours leaves all of guppy out
+theirs["types.CodeType"] -= sum(
+    sys.getsizeof(c) for c in everything.nodes
+    if type(c) is types.CodeType and "/guppy/" in c.co_filename.replace(chr(92), "/")
+)
+del everything
 gc.collect()
 guppy = [m for name, m in sys.modules.items() if name.split(".")[0] == "guppy"]
 raw = heap.capture(engine=sys.argv[1], exclude_objects=[*guppy, h])
@@ -385,3 +391,43 @@ def test_the_whole_heap_by_type_agrees_with_guppy3(engine: str) -> None:
         if abs(ours - theirs) > 0.05 * theirs
     }
     assert not off, off
+
+
+def test_a_generic_alias_is_walked_as_the_object_it_is(engine: str) -> None:
+    marker = "a string only this alias holds " + str(id(engine))
+    alias = types.GenericAlias(tuple, (int, marker))
+    raw = _closure(engine, alias)
+    assert _row(raw, marker) >= 0  # on 3.10 isinstance(alias, type) is True
+
+
+def test_the_compiled_walker_passes_its_self_check() -> None:
+    if not heap.HAVE_COMPILED:
+        pytest.skip("compiled walker not built")
+    from jupyter_memsnap.capture import selfcheck
+
+    assert selfcheck.problems(heap._walker, heap.GC_HEAD) == []
+    assert heap.use_compiled()
+
+
+def test_a_failed_self_check_warns_once_and_walks_in_python(monkeypatch: Any) -> None:
+    if not heap.HAVE_COMPILED:
+        pytest.skip("compiled walker not built")
+    from jupyter_memsnap.capture import selfcheck
+
+    monkeypatch.setattr(heap, "_checked", [])
+    monkeypatch.setattr(selfcheck, "problems", lambda walker, gc_head: ["size of int: 1"])
+    payload = [1.5, "x"]
+    with pytest.warns(RuntimeWarning, match="failed its self-check.*size of int"):
+        raw = heap.capture([("p", "variable", payload)], seeds=[], include_process_roots=False)
+    assert raw.engine == "python"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = heap.capture([("p", "variable", payload)], seeds=[], include_process_roots=False)
+    assert again.engine == "python"
+
+
+def test_a_missing_compiled_module_is_said_once_and_falls_back() -> None:
+    from jupyter_memsnap.compiled import load
+
+    with pytest.warns(RuntimeWarning, match="not built.*pure Python"):
+        assert load("jupyter_memsnap.model._no_such_extension", "graph algorithms") is None

@@ -260,6 +260,7 @@ static int ptrmap_insert(PtrMap *m, uintptr_t k, uint32_t v) {
    share a bit, whatever their alignment.  "other" marks barriers and machinery; once the
    walk is over it is replaced by the rank of the first recorded object its word covers. */
 #define CHUNK_SHIFT 16
+#define BLOCK_CACHE 8
 #define CHUNK_PAIRS ((1u << CHUNK_SHIFT) >> 9)
 #define BLOCK_WORDS (2 * CHUNK_PAIRS)
 
@@ -313,8 +314,8 @@ typedef struct {
 typedef struct {
     PtrMap blocks;       /* (address >> CHUNK_SHIFT) + 1 -> block number */
     Vec bits;            /* uint64 words, BLOCK_WORDS per block */
-    uint64_t last_key;   /* the last block looked up, and its first word */
-    size_t last_base;
+    uint64_t recent_key[BLOCK_CACHE]; /* blocks looked up lately (direct-mapped): a dict's */
+    size_t recent_base[BLOCK_CACHE];  /* keys and values, a list and its items, alternate */
     Vec objs;            /* PyObject* (borrowed): the BFS queue; rows compacted to its front */
     size_t head;         /* next queue position to process */
     size_t nrows;
@@ -354,7 +355,8 @@ typedef struct {
    memory (create == 1, exception set).  A new block is zeroed. */
 static size_t block_of(Walk *w, uintptr_t p, int create) {
     uint64_t key = ((uint64_t)p >> CHUNK_SHIFT) + 1;
-    if (key == w->last_key) return w->last_base;
+    size_t c = (size_t)(key ^ (key >> 7)) & (BLOCK_CACHE - 1);
+    if (key == w->recent_key[c]) return w->recent_base[c];
     size_t j = ptrmap_slot(&w->blocks, (uintptr_t)key);
     size_t base;
     if (w->blocks.keys[j]) {
@@ -372,8 +374,8 @@ static size_t block_of(Walk *w, uintptr_t p, int create) {
         memset((uint64_t *)w->bits.data + base, 0, BLOCK_WORDS * sizeof(uint64_t));
         w->bits.len = base + BLOCK_WORDS;
     }
-    w->last_key = key;
-    w->last_base = base;
+    w->recent_key[c] = key;
+    w->recent_base[c] = base;
     return base;
 }
 

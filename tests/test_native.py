@@ -156,3 +156,17 @@ def test_a_snapshot_reports_native_buffers_in_its_memory_table() -> None:
     assert memory["native buffers"] >= chunked.nbytes
     row = snap.variables.set_index("name").loc["chunked"]
     assert row["reachable"] >= chunked.nbytes
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_arrow_over_python_bytes_and_bytearray_memory_is_not_counted_twice(engine: str) -> None:
+    blob, mutable = bytes(range(256)) * 4000, bytearray(b"m" * 500_000)
+    over_blob, over_mutable = pa.py_buffer(blob), pa.py_buffer(mutable)
+    arrays = [
+        pa.Array.from_buffers(pa.uint8(), len(blob), [None, over_blob]),
+        pa.Array.from_buffers(pa.uint8(), len(mutable), [None, over_mutable]),
+    ]
+    raw = _capture(engine, blob=blob, mutable=mutable, arrays=arrays)
+    assert _owner_bytes(raw, *arrays) == 0
+    assert int(raw.sizes[_row(raw, blob)]) == sys.getsizeof(blob)
+    assert _owner_bytes(raw, mutable) == bytearray.__alloc__(mutable)

@@ -7,7 +7,7 @@ import sys
 import time
 import tracemalloc
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,12 +193,8 @@ def _add_native_buffers(raw: dict[str, Any]) -> None:
     address = _column(raw.pop("native_address"), np.uint64)
     if not owners:
         return
-    bytes_address, bytes_size = _bytes_objects(raw)
     rows, extra, errors = native.account(
-        owners,
-        owner_rows,
-        np.concatenate([address, bytes_address]),
-        np.concatenate([array_bytes, bytes_size]),
+        owners, owner_rows, address, array_bytes, _in_bytes_object(raw)
     )
     del owners
     raw["sizeof_errors"] += errors
@@ -214,14 +210,22 @@ def _add_native_buffers(raw: dict[str, Any]) -> None:
     raw["native_bytes"] = np.concatenate([array_bytes, extra])[by_row]
 
 
-def _bytes_objects(raw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Addresses and sizes of the bytes objects (their data lies inside them)."""
-    codes = [i for i, tp in enumerate(raw["type_objects"]) if issubclass(tp, bytes)]
-    types = _column(raw["types"], np.int32)
-    rows = np.flatnonzero(np.isin(types, codes))
-    ids = np.empty(len(types), np.uint64)
-    ids[_column(raw["order"], np.uint32)] = _column(raw["sorted_ids"], np.uint64)
-    return ids[rows], _column(raw["sizes"], np.int64)[rows]
+def _in_bytes_object(raw: dict[str, Any]) -> Callable[[int], bool]:
+    """Whether an address lies inside a bytes object of the walk (its data is inline): the
+    nearest object at or below it by a binary search over the sorted ids."""
+    codes = {i for i, tp in enumerate(raw["type_objects"]) if issubclass(tp, bytes)}
+    ids = _column(raw["sorted_ids"], np.uint64)
+    order = _column(raw["order"], np.uint32)
+    types, sizes = _column(raw["types"], np.int32), _column(raw["sizes"], np.int64)
+
+    def inside(address: int) -> bool:
+        k = int(np.searchsorted(ids, np.uint64(address), side="right")) - 1
+        if k < 0 or not codes:
+            return False
+        row = int(order[k])
+        return int(types[row]) in codes and address < int(ids[k]) + int(sizes[row])
+
+    return inside
 
 
 def _row_finder(sorted_ids: np.ndarray, order: np.ndarray) -> Any:

@@ -63,10 +63,12 @@ def account(
     owner_rows: np.ndarray,
     counted_address: np.ndarray,
     counted_bytes: np.ndarray,
+    in_object: Callable[[int], bool] = lambda address: False,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Rows and bytes of the owners' buffers, each buffer counted once and none inside memory
-    that object sizes already count (``counted_*``: numpy arrays' and bytearrays' data, bytes
-    objects); plus how many owners failed."""
+    that object sizes already count: the data buffers at ``counted_*`` (numpy arrays',
+    bytearrays'), or an object's own memory (``in_object``: a bytes object's data); plus how
+    many owners failed."""
     by_start = np.argsort(counted_address, kind="stable")
     starts = np.asarray(counted_address, np.uint64)[by_start].astype(np.int64)
     ends = starts + np.asarray(counted_bytes, np.int64)[by_start]
@@ -81,7 +83,12 @@ def account(
         total = 0
         try:
             for address, size in fn(obj):
-                if size > 0 and address not in seen and not _inside(address, starts, ends):
+                if (
+                    size > 0
+                    and address not in seen
+                    and not _inside(address, starts, ends)
+                    and not in_object(address)
+                ):
                     seen.add(address)
                     total += size
         except Exception:

@@ -14,7 +14,7 @@ an array that only a worker thread's local holds. Then it compares:
 - **coverage** = objects / traced; the objects tracemalloc never saw allocated (static
   types and code, small ints, what was made before it started: their allocation site is
   unknown); so the traced bytes found in no object (memory held only from C, interpreter
-  structures), and that residue by allocation line;
+  structures);
 - guppy3's ``heap()`` total and pympler's ``muppy`` total over the same process, side by
   side, and the time of each.
 
@@ -82,7 +82,6 @@ ready.wait()
 jupyter_memsnap.take()  # warm: what a first snapshot imports and caches
 gc.collect()
 traced = tracemalloc.get_traced_memory()[0]
-stats = tracemalloc.take_snapshot().statistics("lineno")
 arrow = pa.total_allocated_bytes()
 t = time.perf_counter()
 snap = jupyter_memsnap.take(collect=False)
@@ -103,22 +102,11 @@ result = {
 # and those made before it started. On 3.11 it cannot look up instances whose memory starts
 # with the managed-dict pre-header: those are traced, just not found (Python classes).
 unseen = 0
-ours = {}
 builtin = [m == "builtins" for m in snap.type_table.module]
-sizes, types = snap.sizes.tolist(), snap.type_index.tolist()
-for site, size, t in zip(snap.site_index.tolist(), sizes, types):
+for site, size, t in zip(snap.site_index.tolist(), snap.sizes.tolist(), snap.type_index.tolist()):
     if site < 0 and (builtin[t] or sys.version_info[:2] != (3, 11)):
         unseen += size
-    label = snap.site_labels[site] if site >= 0 else "unknown"
-    ours[label] = ours.get(label, 0) + size
 result["unseen"] = unseen
-residue = []
-for s in stats:
-    frame = s.traceback[0]
-    label = f"{frame.filename}:{frame.lineno}"
-    residue.append((s.size - ours.get(label, 0), label))
-residue.sort(reverse=True)
-result["residue_top"] = residue[:12]
 del snap
 gc.collect()
 
@@ -164,11 +152,8 @@ def main() -> None:
         f"take()               {r['take_s']:9.2f} s",
         f"guppy3 heap()        {r['guppy'] / mb:9.1f} MB in {r['guppy_s']:.2f} s",
         f"pympler muppy        {r['pympler'] / mb:9.1f} MB in {r['pympler_s']:.2f} s",
-        "residue (traced - objects) by allocation line, largest first:",
     ]
     print("\n".join(lines))
-    for size, label in r["residue_top"]:
-        print(f"  {size / 1e3:10.1f} KB  {label}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(r, f, indent=1)

@@ -11,6 +11,7 @@ import numpy as np
 from .capture.heap import NamedRoot, RawHeap, RawRoot, capture
 from .capture.process import read_process_memory
 from .model.diff import SnapshotDiff
+from .model.own import own_bytes
 from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
 from .model.store import SnapshotStore
 
@@ -84,7 +85,7 @@ def take(
             roots = script_roots()
     if collect:
         gc.collect()
-    process = read_process_memory()  # before the walk, so its own buffers do not show
+    process = read_process_memory(own_bytes)  # before the walk: its own buffers do not show
     raw = capture(
         roots,
         exclude_objects=exclude,

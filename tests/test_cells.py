@@ -72,15 +72,17 @@ def test_auto_mode_memory_stays_bounded_over_150_cells(ip: Any) -> None:
 
 
 def test_a_temporary_shows_in_the_peak_not_in_what_the_cell_left(ip: Any) -> None:
+    # The peak is how far RSS rose: 200 MB is more than the allocator could have kept free,
+    # and glibc maps it fresh (above its largest mmap threshold), so RSS must rise by it.
     with capture_output() as out:
         ip.run_cell_magic(
-            "memsnap", "-q", "kept = bytearray(2_000_000)\ntemp = bytearray(20_000_000)\ndel temp"
+            "memsnap", "-q", "kept = bytearray(2_000_000)\ntemp = bytearray(200_000_000)\ndel temp"
         )
     line = out.stdout
     left = float(line.split("left behind +")[1].split(" MB")[0])
     peak = float(line.split("peak +")[1].split(" MB")[0])
     assert 1.9 <= left < 5, line
-    assert peak >= 21, line
+    assert peak >= 190, line
     assert "kept" in ip.user_ns and "temp" not in ip.user_ns
 
 

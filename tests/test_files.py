@@ -184,6 +184,21 @@ def test_round_trip_hand_made(n: int, tmp_path: pathlib.Path) -> None:
     [
         {"cell": None, "label": ""},
         {"process": ProcessMemory(rss=0, uss=None, traced=None, traced_peak=None)},
+        {
+            "process": ProcessMemory(
+                rss=10**9,
+                uss=None,
+                traced=None,
+                traced_peak=None,
+                file_backed=5 * 10**7,
+                files=(("numpy", 10**7), ("Python", 6 * 10**6)),
+                stacks=81920,
+                malloc_free=10**6,
+                pymalloc_free=2 * 10**6,
+                own=123,
+                arrow_pool=0,
+            )
+        },
         {"taken_at": dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))},
         {"seconds": 0.0, "engine": "python"},
     ],

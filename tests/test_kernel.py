@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 
@@ -147,3 +148,29 @@ def test_a_bad_command_is_a_usage_error_and_the_kernel_lives_on(kernel: KernelSe
     # the kernel still executes, and the stored snapshots are unchanged
     assert _value(kernel, "6 * 7") == "42"
     assert _ok(kernel.execute("%memsnap list")).displays[0]["text/html"] == listing
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and smaps are Linux")
+def test_freed_memory_shows_as_allocator_space_and_trim_returns_it(kernel: KernelSession) -> None:
+    _ok(
+        kernel.execute(
+            "small = [(i, str(i)) for i in range(2_000_000)]\n"
+            "medium = [bytes(2000) + str(i).encode() for i in range(100_000)]\n"
+            "survivors = small[::200], medium[::50]  # a few left in every arena\n"
+            "del small, medium"
+        )
+    )
+    _ok(kernel.execute("%memsnap take"))
+    shown = _ok(kernel.execute("rows = %memsnap show --by memory -o"))
+    assert "%memsnap trim" in shown.stdout, "show points to trim"
+    kept = _value(
+        kernel, "int(rows.set_index('measure').loc['allocators: free but kept', 'bytes'])"
+    )
+    assert int(kept) > 250_000_000, kept
+    out = _ok(kernel.execute("%memsnap trim")).stdout
+    sizes = re.search(r"RSS ([\d.]+) (MB|GB) → ([\d.]+) (MB|GB)", out)
+    assert sizes, out
+    scale = {"MB": 1e6, "GB": 1e9}
+    before = float(sizes.group(1)) * scale[sizes.group(2)]
+    after = float(sizes.group(3)) * scale[sizes.group(4)]
+    assert after < before - 100e6, out

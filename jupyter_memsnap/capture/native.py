@@ -119,7 +119,95 @@ def _arrow_columns(table: Any) -> Iterator[tuple[int, int]]:
         yield from (_arrow_chunked if hasattr(column, "chunks") else _arrow_array)(column)
 
 
+def _polars(frame_or_series: Any) -> Iterator[tuple[int, int]]:
+    """A polars frame's or series' buffers, through its zero-copy Arrow export: the same
+    addresses for frames that share columns, and none over numpy memory they wrap."""
+    polars = sys.modules["polars"]
+    exported = frame_or_series.to_arrow(compat_level=polars.CompatLevel.newest())
+    if hasattr(exported, "columns"):
+        yield from _arrow_columns(exported)
+    elif hasattr(exported, "chunks"):
+        yield from _arrow_chunked(exported)
+    else:
+        yield from _arrow_array(exported)
+
+
+_LAZY_UNSAFE = (" SCAN ", "SCAN [", "PYTHON")
+"""Plan nodes that resolving a plan could run: file and cloud scans, Python functions."""
+
+
+def _polars_lazy(lazy: Any) -> Iterator[tuple[int, int]]:
+    """The in-memory frames a lazy query plan holds (``df.lazy()``, joins with them), found
+    in its logical plan. Plans that scan files or call Python are left alone: resolving
+    them could read a remote file's metadata or run user code."""
+    plan = lazy._ldf
+    described = plan.describe_plan()
+    if "DF [" not in described or any(mark in described for mark in _LAZY_UNSAFE):
+        return
+    frame = sys.modules["polars"].DataFrame
+    nodes = plan.visit()
+    todo = [nodes.get_node()]
+    while todo:
+        nodes.set_node(todo.pop())
+        node = nodes.view_current_node()
+        if type(node).__name__ == "DataFrameScan":
+            yield from _polars(frame._from_pydf(node.df))
+        todo += nodes.get_inputs()
+
+
+_PIL_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+"""Bytes per pixel in Pillow's storage (Storage.c): 4 for every other mode ("RGB" too)."""
+
+
+def _capsule_address(capsule: object) -> int:
+    import ctypes
+
+    name = ctypes.pythonapi.PyCapsule_GetName
+    name.restype, name.argtypes = ctypes.c_void_p, [ctypes.py_object]
+    pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    pointer.restype, pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_void_p]
+    return int(pointer(capsule, name(capsule)) or 0)
+
+
+def _pil_image(image: Any) -> Iterator[tuple[int, int]]:
+    """A Pillow image's pixels (none until it is loaded), keyed by its core's address."""
+    core = getattr(image, "_im", None)
+    if core is None or not hasattr(core, "ptr"):
+        return
+    width, height = core.size
+    yield _capsule_address(core.ptr), width * height * _PIL_PIXEL_BYTES.get(core.mode, 4)
+
+
+def _agg_renderer(renderer: Any) -> Iterator[tuple[int, int]]:
+    """matplotlib's Agg renderer: its RGBA canvas, width × height × 4 bytes."""
+    view = memoryview(renderer)
+    if view.nbytes:
+        yield int(np.frombuffer(view, np.uint8).ctypes.data), view.nbytes
+
+
+def _sklearn_tree(tree: Any) -> Iterator[tuple[int, int]]:
+    """A fitted tree's node and value arrays, allocated for ``capacity`` nodes."""
+    nodes, values = tree.children_left.base, tree.value
+    yield int(nodes.ctypes.data), tree.capacity * nodes.dtype.itemsize
+    stride = values.itemsize * int(np.prod(values.shape[1:]))
+    yield int(values.ctypes.data), tree.capacity * stride
+
+
+def _torch_tensor(tensor: Any) -> Iterator[tuple[int, int]]:
+    """A CPU tensor's storage (GPU memory is not in RSS: a process-level row has it)."""
+    if tensor.device.type == "cpu":
+        storage = tensor.untyped_storage()
+        yield int(storage.data_ptr()), int(storage.nbytes())
+
+
 register("pyarrow.lib", "Array", _arrow_array)
 register("pyarrow.lib", "ChunkedArray", _arrow_chunked)
 register("pyarrow.lib", "RecordBatch", _arrow_columns)
 register("pyarrow.lib", "Table", _arrow_columns)
+register("polars.dataframe.frame", "DataFrame", _polars)
+register("polars.series.series", "Series", _polars)
+register("polars.lazyframe.frame", "LazyFrame", _polars_lazy)
+register("PIL.Image", "Image", _pil_image)
+register("matplotlib.backends._backend_agg", "RendererAgg", _agg_renderer)
+register("sklearn.tree._tree", "Tree", _sklearn_tree)
+register("torch", "Tensor", _torch_tensor)

@@ -19,6 +19,8 @@ import numpy as np
 import psutil
 
 from ..capture.heap import RawHeap
+from ..capture.process import peak_rss, reset_peak
+from ..model import own
 from ..model.merges import inherit
 
 _PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
@@ -100,6 +102,7 @@ class CensusRow:
     heap: int
     rss: int
     seconds: float
+    peak: int | None = None  # the RSS high-water mark while the cell ran (Linux), else None
 
 
 class BirthRegister:
@@ -165,6 +168,7 @@ class CellTracker:
         self.save_dir: str | None = None
         self.errors = 0
         self._registered = False
+        self._peak_reset = False
 
     def register(self) -> None:
         if not self._registered:
@@ -179,6 +183,7 @@ class CellTracker:
             self._registered = False
 
     def pre_run_cell(self, info: Any) -> None:
+        self._peak_reset = self.auto and reset_peak()
         if self.auto and self.save_dir:
             from ..model.postmortem import write_marker
             from .namespace import current_cell
@@ -190,17 +195,20 @@ class CellTracker:
                 print(f"jupyter_memsnap: cannot write to {self.save_dir}: {e.strerror}")
 
     def post_run_cell(self, result: Any) -> None:
+        peak = peak_rss() if self._peak_reset else None  # before the census: not its memory
+        self._peak_reset = False
         self.cells.record(self.ip, result)
         count = getattr(result, "execution_count", None)
         if self.auto and isinstance(count, int):
             try:
-                self.census(count)
+                self.census(count, peak)
             except Exception as e:  # a failing census must never break the user's cell
                 self.errors += 1
                 print(f"jupyter_memsnap: census after In[{count}] failed: {e!r}")
 
-    def census(self, cell: int) -> CensusRow:
-        """Walk the heap without the graph, update cells of birth, record one row."""
+    def census(self, cell: int, peak: int | None = None) -> CensusRow:
+        """Walk the heap without the graph, update cells of birth, record one row (with the
+        cell's RSS peak, when known)."""
         from ..api import census
         from .namespace import notebook_roots
 
@@ -216,6 +224,7 @@ class CellTracker:
             heap=int(heap.sizes.sum()),
             rss=int(psutil.Process().memory_info().rss),
             seconds=time.perf_counter() - start,
+            peak=peak,
         )
         del heap
         self.rows.append(row)
@@ -244,12 +253,14 @@ class CellTracker:
         """Auto mode on: the first census marks everything alive now as 'before tracking'."""
         self.auto = True
         self.births = BirthRegister()
+        own.register(f"cell census {id(self)}", lambda: self.nbytes)
         return self.census(cell)
 
     def stop(self) -> None:
         self.auto = False
         self.save_dir = None
         self.births = BirthRegister()
+        own.unregister(f"cell census {id(self)}")
 
     def born(self, heap: RawHeap) -> np.ndarray | None:
         """Cells of birth for a capture, when tracking (None otherwise)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shlex
 import tracemalloc
 from typing import Any
 
 import pandas as pd
+import psutil
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser
@@ -16,10 +18,12 @@ from IPython.display import display
 
 from ..api import take
 from ..arguments import positive_int as _positive_int
+from ..capture.process import malloc_trim, peak_rss, reset_peak
 from ..model.diff import SnapshotDiff
 from ..model.files import SnapshotFileError
 from ..model.snapshot import Snapshot
 from ..model.store import SnapshotError, SnapshotStore
+from ..views import memory
 from ..views.format import Table, human_bytes
 from ..views.history import history_table
 from ..views.paths import rows_of_type, similar_type_names, why_frame
@@ -45,7 +49,9 @@ def build_parser() -> MagicArgumentParser:
     show_p.add_argument(
         "snapshot", nargs="?", default="-1", help="number, label or -1 for the latest"
     )
-    show_p.add_argument("--by", choices=SNAPSHOT_GROUPS, default="type", help="group rows by")
+    show_p.add_argument(
+        "--by", choices=(*SNAPSHOT_GROUPS, "memory"), default="type", help="group rows by"
+    )
     show_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
     show_p.add_argument("--filter", default=None, help="case-insensitive regex on names")
     show_p.add_argument("-o", "--output", action="store_true", help="return the DataFrame")
@@ -75,6 +81,7 @@ def build_parser() -> MagicArgumentParser:
     why_p.add_argument("--paths", type=_positive_int, default=3, help="paths per object")
     why_p.add_argument("-s", "--snapshot", default=None, help="a stored snapshot, not a fresh one")
     sub.add_parser("release", help="drop IPython's hidden references (changes state)")
+    sub.add_parser("trim", help="gc.collect() and return free allocator memory to the OS")
     plot_p = sub.add_parser("plot", help="charts: timeline, growth between two, top types")
     plot_p.add_argument(
         "what", nargs="?", default="timeline", choices=("timeline", "diff", "types")
@@ -107,6 +114,16 @@ def build_cell_parser() -> MagicArgumentParser:
 
 PARSER = build_parser()
 CELL_PARSER = build_cell_parser()
+
+
+def _trim_hint(snap: Snapshot) -> None:
+    """Say so when the allocators keep much memory free: `del` alone will not lower RSS."""
+    kept = memory.free_kept(snap.process)
+    if kept > memory.FREE_KEPT_LARGE * snap.process.rss:
+        print(
+            f"The allocators keep {human_bytes(kept)} free ({kept / snap.process.rss:.0%} of "
+            "RSS): %memsnap trim returns what it can to the OS."
+        )
 
 
 @magics_class
@@ -271,17 +288,7 @@ class MemsnapMagics(Magics):
         label = args.label or f"In[{current_cell(self.shell)}]"
         before = self._take(f"{label} before")
         n_before = self.store.add(before)
-        started = not tracemalloc.is_tracing()
-        if started:
-            tracemalloc.start(1)
-        traced_before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        try:
-            self.shell.run_cell(cell, store_history=False)  # type: ignore[union-attr]
-        finally:
-            peak = tracemalloc.get_traced_memory()[1] - traced_before
-            if started:
-                tracemalloc.stop()
+        peak = self._run_for_peak(cell)
         after = self._take(f"{label} after")
         n_after = self.store.add(after)
         diff = after.diff(before)
@@ -295,6 +302,29 @@ class MemsnapMagics(Magics):
             print(title)
         else:
             display(Table(diff.types.head(args.top), title))
+
+    def _run_for_peak(self, cell: str) -> int:
+        """Run the cell; how far memory rose above where it started while it ran. On Linux
+        the RSS high-water mark, free; elsewhere tracemalloc's peak (it slows the cell)."""
+        start = int(psutil.Process().memory_info().rss)
+        if reset_peak():
+            try:
+                self.shell.run_cell(cell, store_history=False)  # type: ignore[union-attr]
+            finally:
+                high = peak_rss()
+            return (high or start) - start
+        started = not tracemalloc.is_tracing()
+        if started:
+            tracemalloc.start(1)
+        traced_before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        try:
+            self.shell.run_cell(cell, store_history=False)  # type: ignore[union-attr]
+        finally:
+            peak = tracemalloc.get_traced_memory()[1] - traced_before
+            if started:
+                tracemalloc.stop()
+        return peak
 
     def _cmd_list(self, args: argparse.Namespace) -> None:
         if not len(self.store) and not self.tracker.rows:
@@ -320,15 +350,19 @@ class MemsnapMagics(Magics):
 
     def _cmd_show(self, args: argparse.Namespace) -> pd.DataFrame | None:
         number, snap = self._snapshot(args.snapshot)
-        df = self._grouped(snap, args)
-        shown = df.head(args.top).reset_index(drop=True)
         label = f" {snap.label!r}" if snap.label else ""
-        title = (
+        heading = (
             f"Snapshot {number}{label}: {len(snap):,} objects, "
-            f"{human_bytes(snap.total_size)} in objects, RSS {human_bytes(snap.process.rss)}; "
-            f"top {len(shown)} of {len(df):,} by {args.by}"
+            f"{human_bytes(snap.total_size)} in objects, RSS {human_bytes(snap.process.rss)}"
         )
-        display(Table(shown, title))
+        if args.by == "memory":
+            df = snap.memory
+            display(Table(df, f"{heading}; where RSS is (level-1 rows add up to it)"))
+        else:
+            df = self._grouped(snap, args)
+            shown = df.head(args.top).reset_index(drop=True)
+            display(Table(shown, f"{heading}; top {len(shown)} of {len(df):,} by {args.by}"))
+        _trim_hint(snap)
         return df if args.output else None
 
     def _cmd_diff(self, args: argparse.Namespace) -> SnapshotDiff | None:
@@ -403,6 +437,7 @@ class MemsnapMagics(Magics):
                 raise UsageError(f"%memsnap why: no objects of type {args.type_name!r}{hint}")
         df = why_frame(snap, rows, max_paths=args.paths)
         display(Table(df, f"Why is {what} alive? Shortest paths from named roots"))
+        _trim_hint(snap)
 
     def _cmd_release(self, args: argparse.Namespace) -> None:
         before = take()
@@ -413,6 +448,17 @@ class MemsnapMagics(Magics):
             f"Released {', '.join(cleared)}: {human_bytes(freed)} of objects freed "
             f"({len(before) - len(after):,} objects); RSS "
             f"{human_bytes(after.process.rss - before.process.rss, signed=True)}."
+        )
+
+    def _cmd_trim(self, args: argparse.Namespace) -> None:
+        before = psutil.Process().memory_info().rss
+        collected = gc.collect()
+        trimmed = malloc_trim()
+        after = psutil.Process().memory_info().rss
+        how = "gc.collect() and malloc_trim(0)" if trimmed else "gc.collect() (no glibc here)"
+        print(
+            f"{how}: RSS {human_bytes(before)} → {human_bytes(after)} "
+            f"({human_bytes(after - before, signed=True)}; {collected:,} unreachable objects)."
         )
 
     def _cmd_clear(self, args: argparse.Namespace) -> None:

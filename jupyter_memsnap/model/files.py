@@ -663,6 +663,9 @@ class _Reader:
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     self.fail(f"corrupted snapshot file (process memory has no {f.name})")
                 continue
+            if f.name == "files":
+                kwargs["files"] = self.named_sizes(value)
+                continue
             number = (int, float) if "float" in str(f.type) else int
             optional = "None" in str(f.type)
             ok = isinstance(value, number) and not isinstance(value, bool) and value >= 0
@@ -670,6 +673,21 @@ class _Reader:
                 self.fail(f"corrupted snapshot file (process memory {f.name} is {value!r})")
             kwargs[f.name] = value
         return ProcessMemory(**kwargs)
+
+    def named_sizes(self, value: Any) -> tuple[tuple[str, int], ...]:
+        """``[[name, bytes], ...]`` as read back from JSON."""
+        ok = isinstance(value, list) and all(
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and isinstance(pair[1], int)
+            and not isinstance(pair[1], bool)
+            and pair[1] >= 0
+            for pair in value
+        )
+        if not ok:
+            self.fail(f"corrupted snapshot file (process memory files is {value!r})")
+        return tuple((name, size) for name, size in value)
 
     def check_fields(self, kwargs: dict[str, Any]) -> None:
         """The plain fields have the types the model expects."""

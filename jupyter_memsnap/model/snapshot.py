@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import own
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -39,12 +41,22 @@ class Root:
 
 @dataclass(frozen=True)
 class ProcessMemory:
-    """Process-level numbers read right after the walk, in bytes (None: not available)."""
+    """Process-level numbers read right after the walk, in bytes (None: not available on
+    this platform, or not applicable)."""
 
     rss: int
     uss: int | None
     traced: int | None  # tracemalloc's traced bytes when tracing is on
     traced_peak: int | None
+    file_backed: int | None = None  # resident file-backed mappings: code and data of libraries
+    files: tuple[tuple[str, int], ...] = ()  # the largest of those, by library
+    stacks: int | None = None  # resident thread stacks
+    malloc_free: int | None = None  # free bytes glibc's malloc keeps in its arenas
+    pymalloc_free: int | None = None  # pymalloc's arena bytes that hold no object
+    tracemalloc_own: int | None = None  # tracemalloc's own tables, when tracing
+    own: int | None = None  # this tool's snapshots and caches
+    arrow_pool: int | None = None  # pyarrow's memory pool, all of it
+    gpu: int | None = None  # CUDA memory torch has reserved (not in RSS)
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,9 @@ class Snapshot:
     site_index: np.ndarray | None = None  # int32 per row: into site_labels, -1 unknown
     site_labels: tuple[str, ...] = ()  # "In[7] line 3", "pandas/core/frame.py:120"
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        own.track(self)
 
     @classmethod
     def from_raw(

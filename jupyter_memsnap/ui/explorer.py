@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..model.diff import SnapshotDiff
 from ..model.snapshot import Snapshot
+from ..views import memory
 from ..views.format import human_bytes
 from ..views.history import history_table
 from .data import DIFF_OBJECT_GROUPS, OBJECT_GROUPS, ExplorerData, Query, Selection
@@ -485,7 +486,7 @@ class Explorer:
         snap = self.data.snapshots[q.snapshot]
         if q.baseline is None:
             where = _short(q.snapshot, snap) + (f" (In[{snap.cell}])" if snap.cell else "")
-            unattributed = snap.process.rss - snap.total_size
+            unattributed = memory.unattributed(snap)
             return (
                 f"{where}: {len(snap):,} objects · heap {human_bytes(snap.total_size)} · "
                 f"RSS {human_bytes(snap.process.rss)} · "
@@ -494,7 +495,7 @@ class Explorer:
         base = self.data.snapshots[q.baseline]
         diff = self.data.source(q.snapshot, q.baseline)
         assert isinstance(diff, SnapshotDiff)
-        unattributed = (snap.process.rss - snap.total_size) - (base.process.rss - base.total_size)
+        unattributed = memory.unattributed(snap) - memory.unattributed(base)
         return (
             f"{_short(q.snapshot, snap)} compared to {_short(q.baseline, base)}: "
             f"objects {len(snap) - len(base):+,} ({len(diff.new_rows):,} new, "

@@ -23,6 +23,7 @@ COLUMNS = [
     "heap_diff",
     "rss",
     "rss_diff",
+    "peak",
     "seconds",
 ]
 
@@ -42,13 +43,16 @@ class CensusLike(Protocol):
     def rss(self) -> int: ...
     @property
     def seconds(self) -> float: ...
+    @property
+    def peak(self) -> int | None: ...
 
 
 def history_table(
     items: Iterable[tuple[int, Snapshot]], censuses: Iterable[CensusLike] = ()
 ) -> pd.DataFrame:
     """One row per snapshot and per cell census, in time order: snapshot number (empty for
-    a census), label, cell, time, objects/heap/RSS and their change, capture seconds."""
+    a census), label, cell, time, objects/heap/RSS and their change, the RSS high-water mark
+    while the cell ran (censuses, Linux), capture seconds."""
     rows: list[dict[str, Any]] = [
         {
             "snapshot": str(number),
@@ -58,6 +62,7 @@ def history_table(
             "objects": len(snap),
             "heap": snap.total_size,
             "rss": snap.process.rss,
+            "peak": None,
             "seconds": round(snap.seconds, 3),
         }
         for number, snap in items
@@ -71,6 +76,7 @@ def history_table(
             "objects": c.objects,
             "heap": c.heap,
             "rss": c.rss,
+            "peak": c.peak,
             "seconds": round(c.seconds, 3),
         }
         for c in censuses
@@ -83,4 +89,5 @@ def history_table(
         df.insert(list(df.columns).index(col) + 1, f"{col}_diff", df[col].diff())
         df[f"{col}_diff"] = df[f"{col}_diff"].astype("Int64")
     df["seconds"] = df["seconds"].astype(np.float64)
+    df["peak"] = df["peak"].astype("Int64")
     return df[COLUMNS]

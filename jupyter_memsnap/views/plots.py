@@ -197,8 +197,9 @@ def type_sizes_table(snapshots: Iterable[Snapshot]) -> pd.DataFrame:
 def timeline_figure(
     history: pd.DataFrame, type_sizes: pd.DataFrame | None = None, top: int = 6
 ) -> Figure:
-    """Memory over time: the heap (bytes in objects) and the process RSS as lines, one point
-    per row of ``history`` (columns ``label``, ``heap``, ``rss``; ``label`` gives the x tick
+    """Memory over time: the heap (bytes in objects), the process RSS and (auto mode) each
+    cell's RSS peak as lines, one point per row of ``history`` (columns ``label``, ``heap``,
+    ``rss``, ``peak``; ``label`` gives the x tick
     text, thinned to at most 30 labels). With ``type_sizes`` (same rows, one column per type
     name, bytes) the ``top`` largest types by their maximum are stacked under the heap line
     and the rest summed as ``other``. MB on the y axis, GB past 5 GB."""
@@ -207,12 +208,15 @@ def timeline_figure(
         return _no_data(TIMELINE_TITLE)
     x = np.arange(n, dtype=np.float64)
     lines = [
-        (name, _numeric(history[col]), color, style)
+        (name, values, color, style)
         for col, name, color, style in (
+            ("peak", "RSS peak while the cell ran", RSS_COLOR, ":"),
             ("rss", "RSS (process)", RSS_COLOR, "--"),
             ("heap", "heap (objects)", HEAP_COLOR, "-"),
         )
         if col in history.columns
+        for values in [_numeric(history[col])]
+        if col != "peak" or not np.isnan(values).all()  # peaks: auto mode on Linux only
     ]
     names: list[str] = []
     series: list[np.ndarray] = []

@@ -10,6 +10,7 @@ import pandas as pd
 from ..model import graph
 from ..model.retention import reach_mask
 from ..model.snapshot import Root, Snapshot
+from .memory import memory_table  # noqa: F401 - the memory view lives there
 
 SHARED_INFRASTRUCTURE = frozenset(
     {
@@ -195,34 +196,6 @@ def holders_table(snap: Snapshot) -> pd.DataFrame:
         }
     )
     return df.sort_values(["retained", "reachable"], ascending=False, ignore_index=True)
-
-
-def memory_table(snap: Snapshot) -> pd.DataFrame:
-    """Process memory next to what the objects account for, and the gap between them."""
-    p = snap.process
-    objects = int(snap.sizes.sum())
-    buffers = int(snap.native_bytes.sum())
-    rows: list[tuple[str, int | None, str]] = [
-        ("RSS", p.rss, "resident memory of the kernel process (what the OS charges)"),
-        ("USS", p.uss, "memory unique to this process (freed if it exited)"),
-        ("objects", objects, f"all {len(snap):,} live Python objects, each counted once"),
-        ("python objects", objects - buffers, "object headers and their own storage"),
-        ("native buffers", buffers, "data buffers: numpy arrays' own data, pyarrow buffers"),
-    ]
-    if p.traced is not None:
-        rows.append(("tracemalloc traced", p.traced, "bytes allocated since tracing started"))
-    rows.append(
-        (
-            "unattributed",
-            p.rss - objects,
-            "RSS − objects: interpreter and library code, allocator free lists and "
-            "fragmentation, memory freed but not returned to the OS, native memory no "
-            "Python object owns",
-        )
-    )
-    df = pd.DataFrame(rows, columns=["measure", "bytes", "note"])
-    df["share"] = [b / p.rss if b is not None and p.rss else float("nan") for b in df["bytes"]]
-    return df[["measure", "bytes", "share", "note"]]
 
 
 def cell_label(born: int) -> str:

@@ -173,6 +173,18 @@ def test_timeline_lines_labels_and_units() -> None:
     assert max(ax.get_ylim()) >= 750  # RSS (1.5 × heap) is inside the axes
 
 
+def test_timeline_draws_each_cells_peak_when_there_is_one() -> None:
+    history = history_frame(6)
+    history["peak"] = history["rss"] * 1.2
+    history.loc[0, "peak"] = np.nan  # a snapshot row: no peak
+    ax = timeline_figure(history).axes[0]
+    assert legend_texts(ax.get_legend())[0] == "RSS peak while the cell ran"
+    peak_line = next(ln for ln in ax.lines if ln.get_label().startswith("RSS peak"))
+    assert ydata(peak_line)[-1] == pytest.approx(500 * 1.5 * 1.2)
+    history["peak"] = np.nan
+    assert len(timeline_figure(history).axes[0].lines) == 2
+
+
 def test_timeline_stacks_the_top_types_and_other() -> None:
     history = history_frame(20)
     sizes = type_sizes_frame(20, columns=11)

@@ -19,6 +19,7 @@ from conftest import run, subprocess_env
 
 import jupyter_memsnap
 from jupyter_memsnap.model.snapshot import Snapshot
+from jupyter_memsnap.views.history import history_table
 
 LINUX = sys.platform.startswith("linux")
 
@@ -240,8 +241,9 @@ def test_auto_mode_records_each_cells_peak_without_its_own_census(ip: Any) -> No
     assert rows[-1].peak - ip.user_ns["start"] >= 79_000_000, "80 MB came and went"
     run(ip, start)
     assert rows[-1].peak - ip.user_ns["start"] < 10_000_000, "the census is not in the peak"
-    table = ip.run_line_magic("memsnap", "list")
-    del table
+    tracker = ip.magics_manager.registry["MemsnapMagics"].tracker
+    history = history_table([], tracker.rows)
+    assert history["peak"].iloc[-2] == rows[-2].peak, "%memsnap list has each cell's peak"
 
 
 def test_trim_reports_rss_before_and_after(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
 import weakref
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 import jupyter_memsnap
-from jupyter_memsnap.model.snapshot import Snapshot
+from jupyter_memsnap.model.snapshot import ProcessMemory, Snapshot
 from jupyter_memsnap.model.store import SnapshotError, SnapshotStore
 
 
@@ -137,6 +138,16 @@ def test_memory_view_explains_the_gap_to_rss() -> None:
     parts = m[m["level"] == 1]["bytes"]
     assert int(parts.sum()) == m.loc["RSS", "bytes"]  # unattributed is what is left
     assert "fragmentation" in m.loc["unattributed", "note"]
+
+
+def test_memory_view_off_linux_says_what_it_could_not_read() -> None:
+    snap = jupyter_memsnap.take()
+    bare = dataclasses.replace(snap, process=ProcessMemory(snap.process.rss, None, None, None))
+    m = bare.memory.set_index("measure")
+    assert "code and data of libraries" not in m.index and "thread stacks" not in m.index
+    note = m.loc["unattributed", "note"]
+    assert "mapped files" in note and "thread stacks" in note and "free space" in note
+    assert m.loc["unattributed", "bytes"] == snap.process.rss - snap.total_size
 
 
 def test_modules_and_objects_views() -> None:

@@ -62,7 +62,16 @@ def memory_rows(snap: Snapshot) -> list[Row]:
                 "pyarrow's allocator holds it, but no live pyarrow object owns it",
             )
         )
-    platform_note = "" if p.file_backed is not None else " (not readable on this platform)"
+    missing = [
+        name
+        for name, value in (
+            ("mapped files", p.file_backed),
+            ("thread stacks", p.stacks),
+            ("allocators' free space", p.malloc_free),
+        )
+        if value is None
+    ]
+    platform_note = f"; and, not readable here, {', '.join(missing)}" if missing else ""
     if p.file_backed is not None:
         rows.append(
             (

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jupyter_memsnap.model import graph
+from jupyter_memsnap.model.retention import bfs_reach_mask
 
 NEED_C = pytest.mark.skipif(
     not graph.HAVE_COMPILED,
@@ -441,6 +442,51 @@ def test_reachable_sizes_against_brute_force(g: G, data: st.DataObject) -> None:
     assert graph._py_reachable_sizes(off, tgt, g.sizes, starts, stop).tolist() == expected
     if graph.HAVE_COMPILED:
         assert graph._c_reachable_sizes(off, tgt, g.sizes, starts, stop).tolist() == expected
+
+
+# ---- reach_mask ---------------------------------------------------------------------------------
+
+
+def brute_reach_mask(g: G, starts: Sequence[int], stop: Sequence[bool]) -> list[bool]:
+    adj, seen = g.adj(), set(starts)
+    stack = list(seen)
+    while stack:
+        for w in adj[stack.pop()]:
+            if w not in seen and not stop[w]:
+                seen.add(w)
+                stack.append(w)
+    return [i in seen for i in range(g.n)]
+
+
+@SETTINGS
+@given(graphs(), st.data())
+def test_reach_mask_against_brute_force(g: G, data: st.DataObject) -> None:
+    if g.n == 0:
+        return
+    starts = data.draw(st.lists(st.integers(0, g.n - 1), max_size=6))
+    stop = np.array(data.draw(st.lists(st.booleans(), min_size=g.n, max_size=g.n)))
+    off, tgt = g.csr()
+    expected = brute_reach_mask(g, starts, stop.tolist())
+    starts_a = np.array(starts, np.int64)
+    assert bfs_reach_mask(off, tgt, starts_a, stop).tolist() == expected
+    if graph.HAVE_COMPILED:
+        assert graph.reach_mask(off, tgt, starts_a, stop).tolist() == expected
+
+
+@NEED_C
+def test_reach_mask_on_a_million_deep_chain_and_bad_input() -> None:
+    off, tgt, _, _ = chain(BIG)
+    stop = np.zeros(BIG, bool)
+    assert graph.reach_mask(off, tgt, 0, stop).all()
+    stop[10] = True
+    assert int(graph.reach_mask(off, tgt, [0], stop).sum()) == 10
+    assert int(graph.reach_mask(off, tgt, [10, 5], stop).sum()) == BIG - 5, "stopped starts expand"
+    with pytest.raises(ValueError, match="out of range"):
+        graph.reach_mask(off, tgt, [BIG], stop)
+    with pytest.raises(ValueError, match="stop has length 1"):
+        graph.reach_mask(off, tgt, [0], [False])
+    with pytest.raises(ValueError, match=r"targets\[1\]=2 out of range"):
+        graph.reach_mask([0, 1, 2], [1, 2], [0], [False, False])
 
 
 # ---- input validation ------------------------------------------------------------------------

@@ -460,12 +460,15 @@ static int visit(PyObject *r, void *arg) {
     return vec_push_ptr(w->push_to, r);
 }
 
-/* An array's base, its dtype, and its elements when they are objects. */
+/* An array's base, its dtype, and its elements when they are objects and it holds them:
+   a view's elements are its base's (reached through it), and a view can name one element
+   millions of times (np.broadcast_to, sliding windows: zero or overlapping strides). */
 static int visit_ndarray(Walk *w, PyObject *o) {
     PyArrayObject_fields *a = (PyArrayObject_fields *)o;
     if (a->base && visit(a->base, w) < 0) return -1;
     if (a->descr && visit((PyObject *)a->descr, w) < 0) return -1;
     if (!a->descr || a->descr->type_num != NPY_OBJECT || !a->data) return 0;
+    if (a->base && !(a->flags & NPY_ARRAY_OWNDATA)) return 0;
     int nd = a->nd;
     npy_intp total = 1;
     for (int d = 0; d < nd; d++) total *= a->dimensions[d];

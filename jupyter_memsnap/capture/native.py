@@ -193,6 +193,17 @@ def _sklearn_tree(tree: Any) -> Iterator[tuple[int, int]]:
     yield int(values.ctypes.data), tree.capacity * stride
 
 
+def _ctypes_data(data: Any) -> Iterator[tuple[int, int]]:
+    """A ctypes instance's buffer, when it owns one outside itself (``sys.getsizeof`` leaves
+    it out: a ``(c_char * 10**9)()`` is 136 bytes to it)."""
+    import ctypes
+
+    address, size = ctypes.addressof(data), ctypes.sizeof(data)
+    inline = id(data) <= address < id(data) + type(data).__basicsize__
+    if data._b_needsfree_ and not inline:
+        yield address, size
+
+
 def _torch_tensor(tensor: Any) -> Iterator[tuple[int, int]]:
     """A CPU tensor's storage (GPU memory is not in RSS: a process-level row has it)."""
     if tensor.device.type == "cpu":
@@ -211,3 +222,5 @@ register("PIL.Image", "Image", _pil_image)
 register("matplotlib.backends._backend_agg", "RendererAgg", _agg_renderer)
 register("sklearn.tree._tree", "Tree", _sklearn_tree)
 register("torch", "Tensor", _torch_tensor)
+for _ctypes_kind in ("Array", "Structure", "Union"):
+    register("_ctypes", _ctypes_kind, _ctypes_data)

@@ -146,7 +146,7 @@ def _referents(o: object, kind: str) -> list[object]:
         if o.base is not None:
             refs.append(o.base)
         refs.append(o.dtype)
-        if o.dtype == object and o.size:
+        if o.dtype == object and o.size and (o.base is None or o.flags.owndata):
             refs.extend(x for x in o.flat)
     elif kind == "dtype":
         refs += _dtype_referents(o)  # type: ignore[arg-type]

@@ -740,12 +740,102 @@ done:
     return result;
 }
 
+/* ---- reach mask ------------------------------------------------------------------------ */
+
+static void
+reach_union(const int64_t *off, const int32_t *tgt, const int32_t *starts, const uint8_t *stop,
+            int32_t n, Py_ssize_t m, Py_ssize_t k, uint8_t *seen, Err *e)
+{
+    if (check_csr(off, tgt, n, m, e) < 0 || check_index(starts, k, 0, n, "starts", e) < 0)
+        return;
+    const uint64_t um = (uint64_t)m;
+    int32_t *stk = scratch((size_t)n + 1, sizeof(int32_t), 0);
+    if (!stk) {
+        *e = (Err){.code = E_NOMEM};
+        return;
+    }
+    int32_t top = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        int32_t s = starts[j];
+        GUARD((uint32_t)s >= (uint32_t)n);
+        if (!seen[s]) {
+            seen[s] = 1;
+            stk[top++] = s;
+        }
+    }
+    while (top > 0) {
+        int32_t u = stk[--top];
+        int64_t a = off[u], b = off[u + 1];
+        GUARD((uint64_t)a > um || (uint64_t)b > um);
+        for (int64_t c = a; c < b; c++) {
+            int32_t t = tgt[c];
+            GUARD((uint32_t)t >= (uint32_t)n);
+            if (!seen[t] && !stop[t]) {
+                GUARD(top >= n);
+                seen[t] = 1;
+                stk[top++] = t;
+            }
+        }
+    }
+    goto done;
+changed:
+    *e = (Err){.code = E_CHANGED};
+done:
+    free(stk);
+}
+
+PyDoc_STRVAR(reach_mask_doc,
+"reach_mask(offsets, targets, starts, stop) -> bytearray of uint8[n]\n\n"
+"1 for every node reachable from any start without entering nodes whose stop flag (1-byte\n"
+"mask of length n) is set; the starts themselves always are, and are expanded.");
+
+static PyObject *
+py_reach_mask(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o_off, *o_tgt, *o_st, *o_stop, *o_out = NULL, *result = NULL;
+    const void *off, *tgt, *st, *stop;
+    Py_ssize_t n_off, m, k, n_stop;
+    char *out = NULL;
+    int32_t n;
+    Bufs b = {.n = 0};
+    Err e = {.code = E_OK};
+
+    if (!PyArg_ParseTuple(args, "OOOO:reach_mask", &o_off, &o_tgt, &o_st, &o_stop))
+        return NULL;
+    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+        get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
+        get_array(&b, o_st, "starts", 'i', 4, &st, &k) < 0 ||
+        get_array(&b, o_stop, "stop", 'm', 1, &stop, &n_stop) < 0 ||
+        graph_shape(n_off, n_off - 1, &n) < 0)
+        goto done;
+    if (n_stop != n) {
+        PyErr_Format(PyExc_ValueError, "stop has length %zd, expected n=%d", n_stop, (int)n);
+        goto done;
+    }
+    if ((o_out = new_output(n, &out)) == NULL)
+        goto done;
+    memset(out, 0, (size_t)n);
+    Py_BEGIN_ALLOW_THREADS
+    reach_union(off, tgt, st, stop, n, m, k, (uint8_t *)out, &e);
+    Py_END_ALLOW_THREADS
+    if (e.code != E_OK)
+        raise_err(&e);
+    else
+        result = Py_NewRef(o_out);
+done:
+    bufs_release(&b);
+    Py_XDECREF(o_out);
+    return result;
+}
+
 /* ---- module ---------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
     {"dominator_tree", py_dominator_tree, METH_VARARGS, dominator_tree_doc},
     {"type_inclusive", py_type_inclusive, METH_VARARGS, type_inclusive_doc},
     {"reachable_sizes", py_reachable_sizes, METH_VARARGS, reachable_sizes_doc},
+    {"reach_mask", py_reach_mask, METH_VARARGS, reach_mask_doc},
     {NULL, NULL, 0, NULL},
 };
 

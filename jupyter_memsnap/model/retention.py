@@ -163,7 +163,16 @@ def reach_mask(
 ) -> np.ndarray:
     """Bool mask of the rows reachable from ``starts`` (one row or several; always included
     and expanded); other rows flagged in ``stop`` are neither included nor expanded.
-    Breadth-first, one numpy step per level."""
+    Compiled, or breadth-first with one numpy step per level (slow on deep chains)."""
+    if graph.HAVE_COMPILED:
+        return graph.reach_mask(offsets, targets, starts, stop)
+    return bfs_reach_mask(offsets, targets, starts, stop)
+
+
+def bfs_reach_mask(
+    offsets: np.ndarray, targets: np.ndarray, starts: int | np.ndarray, stop: np.ndarray
+) -> np.ndarray:
+    """reach_mask without the compiled extension."""
     seen = np.zeros(len(offsets) - 1, dtype=bool)
     frontier = distinct(np.atleast_1d(np.asarray(starts, dtype=np.int64)))
     seen[frontier] = True

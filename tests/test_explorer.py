@@ -557,6 +557,24 @@ def test_browse_outside_a_session() -> None:
         browse()
 
 
+def test_browse_snapshot_objects_outside_a_session() -> None:
+    import jupyter_memsnap
+
+    before = jupyter_memsnap.take(label="before")
+    grown = [str(i) * 3 for i in range(20_000)]
+    after = jupyter_memsnap.take(label="after")
+    ex = jupyter_memsnap.browse(after, before)
+    assert (ex.snapshot.value, ex.baseline.value) == (2, 1)
+    assert "str" in set(ex.view["type"]) and "compared to" in ex.text()
+    ex.close()
+    ex = jupyter_memsnap.browse(after)
+    assert ex.snapshot.value == 1 and ex.baseline.value == 0
+    ex.close()
+    with pytest.raises(TypeError, match="Snapshot"):
+        jupyter_memsnap.browse(after, 1)
+    del grown
+
+
 def test_a_grouping_without_data_says_why(explorer: Explorer) -> None:
     explorer.group.options = [*explorer.group.options, ("cell of birth", "cell")]
     explorer.group.value = "cell"  # the snapshots did not record cells of birth

@@ -542,3 +542,16 @@ def test_text_plain_shows_the_whole_summary_row_in_a_terminal(ip: Any) -> None:
     for column in ("snapshot", "label", "cell", "objects", "heap", "rss"):
         assert column in text, (column, text)
         assert row[column] in text, (column, text)
+
+
+def test_groupings_that_were_not_recorded_are_usage_errors(ip: Any) -> None:
+    magic(ip, "take")
+    magic(ip, "take")
+    for line, says in [
+        ("show 1 --by cell", "cells were not tracked"),
+        ("diff 1 2 --by cell", "cannot diff by cell"),
+        ("show 1 --by site", "no allocation sites"),
+        ("diff 1 1 --by site", "cannot diff by site"),
+    ]:
+        with pytest.raises(UsageError, match=says):
+            magic(ip, line)

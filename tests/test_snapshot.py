@@ -159,6 +159,10 @@ def test_modules_and_objects_views() -> None:
     assert len(objs) == len(snap)
     assert objs["size"].sum() == snap.total_size
     assert (objs["id"].to_numpy() == snap.ids).all()
+    holder = [np.ones(100_000)]
+    row = jupyter_memsnap.take().objects.set_index("id").loc[id(holder)]
+    assert row["retained"] >= holder[0].nbytes + sys.getsizeof(holder), "it retains the array"
+    del holder
 
 
 def test_store_resolves_numbers_labels_and_negative_indexes() -> None:

@@ -28,6 +28,7 @@ from ..views.format import Table, human_bytes
 from ..views.history import history_table
 from ..views.paths import rows_of_type, similar_type_names, why_frame
 from ..views.select import DIFF_GROUPS, SNAPSHOT_GROUPS, PatternError, filtered, grouped
+from ..views.tables import NotRecorded
 from .cells import CellTracker
 from .namespace import current_cell, release_hidden_holders
 
@@ -308,10 +309,12 @@ class MemsnapMagics(Magics):
         the RSS high-water mark, free; elsewhere tracemalloc's peak (it slows the cell)."""
         start = int(psutil.Process().memory_info().rss)
         if reset_peak():
+            censuses = len(self.tracker.rows)
             try:
                 self.shell.run_cell(cell, store_history=False)  # type: ignore[union-attr]
             finally:
-                high = peak_rss()
+                fresh = self.tracker.rows[censuses:]  # auto mode: read before its census
+                high = fresh[-1].peak if fresh and fresh[-1].peak else peak_rss()
             return (high or start) - start
         started = not tracemalloc.is_tracing()
         if started:
@@ -347,6 +350,8 @@ class MemsnapMagics(Magics):
             return filtered(grouped(source, args.by), args.filter, args.by)
         except PatternError as e:
             raise UsageError(f"--filter {e}") from None
+        except NotRecorded as e:
+            raise UsageError(str(e)) from None
 
     def _cmd_show(self, args: argparse.Namespace) -> pd.DataFrame | None:
         number, snap = self._snapshot(args.snapshot)

@@ -292,7 +292,7 @@ class Snapshot:
 
     @property
     def objects(self) -> pd.DataFrame:
-        """One row per object: id, type, module, size."""
+        """One row per object: id, type, module, size, retained."""
         return self._view("objects_table")
 
     @property

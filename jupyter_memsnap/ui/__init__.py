@@ -31,8 +31,8 @@ def session_snapshots() -> list[tuple[int, Snapshot]]:
 
 
 def browse(
-    snapshot: int | str | None = None,
-    baseline: int | str | None = None,
+    snapshot: Snapshot | int | str | None = None,
+    baseline: Snapshot | int | str | None = None,
     *,
     snapshots: Iterable[tuple[int, Snapshot]] | None = None,
     group: str = "type",
@@ -40,7 +40,17 @@ def browse(
 ) -> Explorer:
     """An explorer over the session's snapshots (or ``snapshots``): ``snapshot`` on show
     (default the latest), compared to ``baseline`` when given. Both are numbers, or for
-    the session's store also labels and negative indexes (``-1``: the latest)."""
+    the session's store also labels and negative indexes (``-1``: the latest); or both are
+    Snapshot objects (``browse(after, before)``), shown as 2 compared to 1."""
+    if isinstance(snapshot, Snapshot) or isinstance(baseline, Snapshot):
+        if snapshots is not None or not isinstance(snapshot, Snapshot):
+            raise TypeError("browse(after, before): pass Snapshot objects, or numbers/labels")
+        if baseline is None:
+            return Explorer([(1, snapshot)], 1, None, group=group, page_size=page_size)
+        if not isinstance(baseline, Snapshot):
+            raise TypeError("browse(after, before): the baseline must be a Snapshot too")
+        pair = [(1, baseline), (2, snapshot)]
+        return Explorer(pair, 2, 1, group=group, page_size=page_size)
     items = list(snapshots) if snapshots is not None else session_snapshots()
     numbers = [n for n, _ in items]
     labels = {s.label: n for n, s in items if s.label}

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..model.diff import SnapshotDiff
 from ..model.merges import tally
+from .tables import NotRecorded
 
 
 def types_diff(d: SnapshotDiff) -> pd.DataFrame:
@@ -91,7 +92,7 @@ def _labels_diff(d: SnapshotDiff, key: str, labels_of: Any) -> pd.DataFrame:
     la, lb = labels_of(d.before), labels_of(d.after)
     if la is None or lb is None:
         what = "cells were not tracked" if key == "cell" else "sites were not recorded"
-        raise ValueError(f"cannot diff by {key}: {what} in both snapshots")
+        raise NotRecorded(f"cannot diff by {key}: {what} in both snapshots")
     fresh, gone = ~d._match["survived_b"], ~d._match["survived_a"]
     frames = [
         pd.DataFrame(

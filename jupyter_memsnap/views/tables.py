@@ -66,7 +66,8 @@ def modules_table(snap: Snapshot) -> pd.DataFrame:
 
 
 def objects_table(snap: Snapshot) -> pd.DataFrame:
-    """One row per object: id, type, module, size (categoricals keep it compact)."""
+    """One row per object: id, type, module, size and retained size (what freeing it would
+    free; categoricals keep it compact)."""
     t = snap.type_table
     return pd.DataFrame(
         {
@@ -74,6 +75,7 @@ def objects_table(snap: Snapshot) -> pd.DataFrame:
             "type": _categorical(t.qualname, snap.type_index),
             "module": _categorical(t.module, snap.type_index),
             "size": snap.sizes,
+            "retained": snap.retained,
         }
     )
 
@@ -232,11 +234,16 @@ def _by_label(snap: Snapshot, labels: np.ndarray, key: str) -> pd.DataFrame:
     return out.sort_values(["size", "count"], ascending=False, ignore_index=True)
 
 
+class NotRecorded(ValueError):
+    """A grouping needs what was not recorded when the snapshot was taken (cells of birth,
+    allocation sites)."""
+
+
 def cells_table(snap: Snapshot) -> pd.DataFrame:
     """cell (of birth), count, size, share: which cell made the objects alive now."""
     labels = born_labels(snap)
     if labels is None:
-        raise ValueError("cells were not tracked: run %memsnap auto on first")
+        raise NotRecorded("cells were not tracked for this snapshot: run %memsnap auto on first")
     return _by_label(snap, labels, "cell")
 
 
@@ -244,5 +251,5 @@ def sites_table(snap: Snapshot) -> pd.DataFrame:
     """site (``In[7] line 3`` or ``file.py:120``), count, size, share."""
     labels = site_labels(snap)
     if labels is None:
-        raise ValueError("no allocation sites: run %memsnap trace on before allocating")
+        raise NotRecorded("no allocation sites: run %memsnap trace on before allocating")
     return _by_label(snap, labels, "site")

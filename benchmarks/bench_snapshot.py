@@ -124,15 +124,6 @@ def proc_status(field: str) -> int:
     return int(m.group(1)) * 1024 if m else -1
 
 
-def reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def heap_roots(heap: Any) -> list[tuple[str, str, object]]:
     return [("heap", "variable", heap)]
 
@@ -324,6 +315,7 @@ def worker_memory(size_m: float) -> dict[str, Any]:
     import tracemalloc
 
     import jupyter_memsnap
+    from jupyter_memsnap.capture.process import reset_peak
 
     warm_up()
     log(f"[{size_m} M] memory: building the heap")
@@ -333,7 +325,7 @@ def worker_memory(size_m: float) -> dict[str, Any]:
     res: dict[str, Any] = {"size_m": size_m}
     for run in ("", "2"):  # the first capture in the process, then a repeat
         base = proc_status("VmRSS")
-        res["hwm_reset"] = reset_hwm()
+        res["hwm_reset"] = reset_peak()
         snap = jupyter_memsnap.take(roots=roots, collect=False, engine="c")
         peak = proc_status("VmHWM")
         after = proc_status("VmRSS")

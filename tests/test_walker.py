@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,21 @@ def _walk_both(
     return heap._walker.walk(*args), pywalker.walk(*args)  # type: ignore[union-attr]
 
 
-def _assert_same(c: dict[str, Any], p: dict[str, Any]) -> None:
+def _assert_same(c: dict[str, Any], p: dict[str, Any], *, code_may_grow: bool = False) -> None:
+    """Both walks saw the same graph; with code_may_grow, 3.10 code objects may differ in size.
+
+    On 3.10 a code object that has run 1,024 times allocates its opcache, which its
+    ``__sizeof__`` counts: code running between the two walks can grow some of them.
+    """
     for key in COLUMNS:
-        np.testing.assert_array_equal(_col(c, key), _col(p, key).astype(COLUMNS[key]), key)
+        mine, theirs = _col(c, key), _col(p, key).astype(COLUMNS[key])
+        if key == "sizes" and code_may_grow and sys.version_info < (3, 11):
+            changed = np.flatnonzero(mine != theirs)
+            grown = [c["type_objects"][t] for t in _col(c, "types")[changed]]
+            assert all(t is types.CodeType for t in grown), "only code objects may grow"
+            assert (theirs[changed] > mine[changed]).all()
+            mine, theirs = np.delete(mine, changed), np.delete(theirs, changed)
+        np.testing.assert_array_equal(mine, theirs, key)
     assert c["type_objects"] == p["type_objects"]
 
 
@@ -90,12 +103,10 @@ def test_c_and_python_agree_on_the_whole_heap() -> None:
     frame = pd.DataFrame({"a": np.arange(500), "s": [f"s{i}" for i in range(500)]})
     frame["c"] = pd.Categorical(["x", "y"] * 250)
     grid = np.array([f"v{i}" for i in range(60)], dtype=object).reshape(6, 10)[::2, 1::3]
-    # The pure-Python walker runs code that may grow as it runs (3.10's opcache is sized into
-    # code objects): warm it up first, so that the heap does not change under the second walk.
     pywalker.walk([frame], [], [], (), np.ndarray, heap.GC_HEAD)
     gc.collect()
     c, p = _walk_both([sys.modules, frame, grid], gc.get_objects())
-    _assert_same(c, p)
+    _assert_same(c, p, code_may_grow=True)
     assert len(c["unreached"]) > 0, "the gc pass should find objects only C holds"
 
 

@@ -8,12 +8,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .capture.heap import NamedRoot, RawHeap, RawRoot, capture
+from .capture.edges import Label, name_path
+from .capture.heap import NamedRoot, RawHeap, RawRoot, capture, frame_locals_reader, process_roots
 from .capture.process import read_process_memory
 from .model.diff import SnapshotDiff
 from .model.own import own_bytes
 from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
 from .model.store import SnapshotStore
+from .views.paths import Namer
 
 MACHINERY_TYPES: tuple[type, ...] = (
     Snapshot,
@@ -37,13 +39,14 @@ def machinery_types() -> tuple[type, ...]:
 
 
 def script_roots() -> list[NamedRoot]:
-    """Outside IPython the user's variables are the public globals of ``__main__``."""
+    """Outside IPython the user's variables are the globals of ``__main__`` (dunders and
+    modules left out)."""
     main = sys.modules.get("__main__")
     names = vars(main) if main is not None else {}
     return [
         (name, "variable", value, (names,))
         for name, value in list(names.items())
-        if not name.startswith("_") and type(value).__name__ != "module"
+        if not (name.startswith("__") and name.endswith("__")) and type(value).__name__ != "module"
     ]
 
 
@@ -53,6 +56,34 @@ def _ipython() -> object | None:
         return None
     ip: object | None = mod.get_ipython()
     return ip
+
+
+def default_roots() -> tuple[list[NamedRoot], int | None]:
+    """The notebook's roots and the running cell's number in IPython, else the script's."""
+    ip = _ipython()
+    if ip is None:
+        return script_roots(), None
+    from .ipython.namespace import current_cell, notebook_roots
+
+    return list(notebook_roots(ip)), current_cell(ip)
+
+
+def path_namer(roots: Sequence[NamedRoot] | None = None) -> Namer:
+    """Names the steps of paths from the live roots (``default_roots()`` and the process's
+    modules, figures and frames): call it while showing paths, do not keep it (it holds the
+    roots' objects)."""
+    live: dict[str, object] = {}
+    for root in [*(default_roots()[0] if roots is None else roots), *process_roots()]:
+        live.setdefault(root[0], root[2])
+    reader = frame_locals_reader()
+
+    def namer(root: Root, ids: list[int]) -> list[Label | None]:
+        obj = live.get(root.name)
+        if obj is None or id(obj) != ids[0]:
+            return [None] * (len(ids) - 1)
+        return name_path(obj, ids[1:], reader)
+
+    return namer
 
 
 def take(
@@ -76,13 +107,7 @@ def take(
     """
     cell = None
     if roots is None:
-        ip = _ipython()
-        if ip is not None:
-            from .ipython.namespace import current_cell, notebook_roots
-
-            roots, cell = notebook_roots(ip), current_cell(ip)
-        else:
-            roots = script_roots()
+        roots, cell = default_roots()
     if collect:
         gc.collect()
     process = read_process_memory(own_bytes)  # before the walk: its own buffers do not show

@@ -16,6 +16,7 @@
 
 #include <Python.h>
 #include <stdint.h>
+#include <stddef.h>
 #if PY_VERSION_HEX < 0x030B0000
 #include <frameobject.h> /* PyFrameObject's fields, public until 3.11 */
 #endif
@@ -267,7 +268,11 @@ static int ms_frame_locals(PyFrameObject *frame, PyObject *out) {
 #if MS_KNOWN_LAYOUT
     ms_iframe311 *f = ((ms_frame311 *)frame)->f_frame;
     PyObject *names = co->co_localsplusnames, *kinds = co->co_localspluskinds;
-    if (f && f->frame_obj == frame && f->f_code == co && names && kinds &&
+    /* A running frame points back to its frame object; a finished one (in a traceback) is
+       a copy inside the frame object, its back pointer cleared. */
+    char *owned = (char *)frame + Py_TYPE(frame)->tp_basicsize - offsetof(ms_iframe311, localsplus);
+    int ours = f && (f->frame_obj == frame || (!f->frame_obj && (char *)f == owned));
+    if (ours && f->f_code == co && names && kinds &&
         PyTuple_GET_SIZE(names) == PyBytes_GET_SIZE(kinds)) {
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names) && rc == 0; i++) {
             PyObject *value = f->localsplus[i];

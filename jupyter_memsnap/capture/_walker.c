@@ -32,7 +32,7 @@
  * ("native_address"), so that such buffers over that memory are not counted twice.
  * Nothing recurses: the object array is the BFS queue.
  *
- * frame_locals(frame) lists a running frame's variables without building a dict on it.
+ * frame_locals(frame) lists a frame's variables (running or finished) without building a dict on it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1185,7 +1185,7 @@ fail:
     return result;
 }
 
-/* frame_locals(frame) -> [(name, value)]: a running frame's bound variables. */
+/* frame_locals(frame) -> [(name, value)]: a frame's bound variables, running or finished. */
 static PyObject *walker_frame_locals(PyObject *self, PyObject *frame) {
     if (!PyFrame_Check(frame)) {
         PyErr_SetString(PyExc_TypeError, "frame_locals() takes a frame");

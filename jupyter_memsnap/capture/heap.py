@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..compiled import load
-from . import frames, layout, native, pywalker, selfcheck
+from . import frames, layout, native, pyplot, pywalker, selfcheck
 
 _walker: Any = load(f"{__package__}._walker", "heap walker")
 HAVE_COMPILED = _walker is not None
@@ -104,14 +104,18 @@ def use_compiled() -> bool:
 
 
 def process_roots() -> list[NamedRoot]:
-    """The interpreter's own roots: every module, and every thread's frames and their
-    locals (our own frames excluded)."""
-    roots: list[NamedRoot] = [
-        (f"module {name}", "module", mod) for name, mod in list(sys.modules.items())
-    ]
-    reader = _walker.frame_locals if use_compiled() else layout.frame_locals
-    roots += frames.thread_roots(reader)
+    """The interpreter's own roots: figures pyplot keeps open, every module, and every
+    thread's frames and their locals (our own frames excluded)."""
+    roots: list[NamedRoot] = list(pyplot.open_figures())
+    roots += [(f"module {name}", "module", mod) for name, mod in list(sys.modules.items())]
+    roots += frames.thread_roots(frame_locals_reader())
     return roots
+
+
+def frame_locals_reader() -> frames.FrameLocals:
+    """A running frame's variables, read without ``f_locals`` (compiled when built)."""
+    reader: frames.FrameLocals = _walker.frame_locals if use_compiled() else layout.frame_locals
+    return reader
 
 
 def _ndarray_type() -> type | None:

@@ -191,6 +191,25 @@ def values_bytes(o: object, keys: int) -> int:
     return prefix + cap * WORD
 
 
+def shared_key_names(tp: type) -> tuple[str, ...]:
+    """The attribute names in tp's shared keys (``ht_cached_keys``), in insertion order: the
+    names of the values an instance keeps outside any dict (3.11+), read without making one."""
+    keys = values_keys(tp)
+    if not keys:
+        return ()
+    log2_index_bytes = ctypes.c_uint8.from_address(keys + WORD + 1).value
+    nentries = _words(keys + 3 * WORD, 1)[0]
+    entries = keys + 4 * WORD + (1 << log2_index_bytes)
+    names = []
+    for i in range(min(nentries, 1 << 16)):
+        field = entries + 2 * i * WORD
+        if _words(field, 1)[0]:
+            name = _obj(field)
+            if type(name) is str:
+                names.append(name)
+    return tuple(names)
+
+
 # ------------------------------------------------------------------ buffers
 
 
@@ -245,7 +264,12 @@ def _locals_311(frame: types.FrameType) -> list[tuple[str, object]]:
         return []
     names, kinds = found
     iframe = _words(id(frame), 4)[3]
-    if not iframe or _words(iframe, 6)[4:6] != [id(co), id(frame)]:
+    # A running frame points back to its frame object; a finished one (in a traceback) is
+    # a copy inside the frame object, its back pointer cleared.
+    owned = id(frame) + type(frame).__basicsize__ - 9 * WORD
+    if not iframe or _words(iframe, 6)[4:6] not in ([id(co), id(frame)], [id(co), 0]):
+        return []
+    if _words(iframe, 6)[5] == 0 and iframe != owned:
         return []
     out = []
     slots = iframe + 9 * WORD
@@ -281,7 +305,8 @@ def _locals_312(frame: types.FrameType) -> list[tuple[str, object]]:
 
 
 def frame_locals(frame: types.FrameType) -> list[tuple[str, object]]:
-    """A running frame's bound variables, as ``_walker.frame_locals`` lists them."""
+    """A frame's bound variables (running or finished), as ``_walker.frame_locals`` lists
+    them."""
     if sys.version_info >= (3, 12):
         return _locals_312(frame)
     if not KNOWN:

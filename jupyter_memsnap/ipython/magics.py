@@ -16,7 +16,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
-from ..api import take
+from ..api import path_namer, take
 from ..arguments import positive_int as _positive_int
 from ..capture.process import malloc_trim, peak_rss, reset_peak
 from ..model.diff import SnapshotDiff
@@ -127,6 +127,13 @@ def _trim_hint(snap: Snapshot) -> None:
         )
 
 
+def _unquoted(token: str) -> str:
+    """A token that is one quoted string, without its quotes (a label, a type name)."""
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+        return token[1:-1]
+    return token
+
+
 @magics_class
 class MemsnapMagics(Magics):
     """Owns the session's snapshots; one instance per shell."""
@@ -177,6 +184,8 @@ class MemsnapMagics(Magics):
         """
         try:
             argv = shlex.split(line)
+            if argv[:1] == ["why"]:  # keep the quotes of an expression: d['key']
+                argv = [_unquoted(t) for t in shlex.split(line, posix=False)]
         except ValueError as e:
             raise UsageError(f"%memsnap: cannot parse {line!r}: {e}") from None
         if cell is not None:
@@ -440,7 +449,7 @@ class MemsnapMagics(Magics):
                 close = similar_type_names(snap, args.type_name)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise UsageError(f"%memsnap why: no objects of type {args.type_name!r}{hint}")
-        df = why_frame(snap, rows, max_paths=args.paths)
+        df = why_frame(snap, rows, max_paths=args.paths, namer=path_namer())
         display(Table(df, f"Why is {what} alive? Shortest paths from named roots"))
         _trim_hint(snap)
 

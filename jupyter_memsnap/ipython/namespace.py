@@ -22,14 +22,19 @@ _HISTORY_NAMES = ("_i", "_ii", "_iii", "_ih", "In")
 _OUTPUT_SHORTCUTS = ("_", "__", "___")
 
 
+_IPYTHON_NAME = re.compile(r"_{1,3}|_\d+|_i{1,3}|_i\d+|_[iod]h|In|Out|__\w+__")
+"""Names IPython and the interpreter put in the namespace: outputs, inputs, dunders."""
+
+
 def visible_variables(ip: Any) -> list[tuple[str, object]]:
-    """The names ``%who`` lists: the user's own variables, in definition order."""
+    """Every name the user bound, in definition order: underscore names included, IPython's
+    own (``_``, ``_3``, ``_i3``, ``In``, ``Out``, dunders) and its startup names left out."""
     ns, hidden = ip.user_ns, ip.user_ns_hidden
     missing = object()
     return [
         (name, value)
         for name, value in list(ns.items())
-        if not name.startswith("_") and value is not hidden.get(name, missing)
+        if not _IPYTHON_NAME.fullmatch(name) and value is not hidden.get(name, missing)
     ]
 
 

@@ -15,7 +15,17 @@ import numpy as np
 from . import graph
 from .snapshot import Root, Snapshot
 
-KIND_PRIORITY = ("variable", "output", "holder", "history", "namespace", "local", "frame", "module")
+KIND_PRIORITY = (
+    "variable",
+    "pyplot",
+    "output",
+    "holder",
+    "history",
+    "namespace",
+    "local",
+    "frame",
+    "module",
+)
 """Order in which roots are named when several hold the same object (unreached last)."""
 
 
@@ -231,10 +241,14 @@ def paths_to_root(
 
     A backward breadth-first search; the nearest root of each name comes first, preferring
     variables and hidden holders over modules and frames at equal distance. At most one
-    path per root object and ``max_paths`` in all.
+    path per root object and ``max_paths`` in all. The search stops at namespaces: what
+    reaches the user's namespace (a function's globals, the ``__main__`` module) does not
+    keep its entries alive, those entries' names do.
     """
     roff, sources = reverse if reverse is not None else reverse_graph(snap)
     holders = roots_by_object(snap)
+    namespaces = {r.index for r in snap.roots if r.kind == "namespace"}
+    namespaces.update(v for r in snap.roots if r.kind == "variable" for v in r.via)
     parent = {row: -1}
     found: list[tuple[int, int]] = []  # (rank, node)
     queue = deque([row])
@@ -249,6 +263,8 @@ def paths_to_root(
             found.append((d, node))
             if len(found) >= max_paths and limit_depth is None:
                 limit_depth = d  # finish this level to rank ties fairly, then stop
+        if node in namespaces:
+            continue
         for src in sources[roff[node] : roff[node + 1]]:
             s = int(src)
             if s not in parent:

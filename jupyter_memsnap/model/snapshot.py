@@ -29,7 +29,7 @@ class Root:
     """A named root: what keeps objects alive, in notebook words (``df``, ``Out[3]``)."""
 
     name: str
-    kind: str  # variable, output, holder, history, module, frame, unreached
+    kind: str  # variable, pyplot, output, holder, history, namespace, module, frame, local…
     index: int  # row in the snapshot, -1 when the object was excluded
     via: tuple[int, ...] = ()  # rows of the containers whose reference is this name
 

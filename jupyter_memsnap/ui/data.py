@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from ..api import path_namer
 from ..model.diff import SnapshotDiff
 from ..model.retention import reach_mask
 from ..model.snapshot import Snapshot
@@ -422,4 +423,4 @@ class ExplorerData:
 
     def paths(self, number: int, row: int, max_paths: int = 3) -> pd.DataFrame:
         """Shortest paths from named roots to the object, in notebook words, with the fix."""
-        return why_frame(self.snapshots[number], [row], max_paths=max_paths)
+        return why_frame(self.snapshots[number], [row], max_paths=max_paths, namer=path_namer())

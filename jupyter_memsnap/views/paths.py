@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 
-from ..model.retention import paths_to_root
+from ..model.retention import paths_to_root, roots_by_object
 from ..model.snapshot import Root, Snapshot
 from .format import human_bytes
 
@@ -27,11 +30,75 @@ def rows_frame(snap: Snapshot, rows: np.ndarray) -> pd.DataFrame:
     return df.sort_values(["retained", "size"], ascending=False, ignore_index=True)
 
 
-def release_hint(root: Root) -> str:
-    """How to drop this holder's reference, in IPython commands."""
+Label = tuple[str, str]
+Namer = Callable[[Root, list[int]], list["Label | None"]]
+"""Names a path's steps: given its root and the ids of the path's objects (the root's object
+first), the label of each step after the root (see ``capture.edges``), None where unknown."""
+
+_IDENTIFIER = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
+_DELETABLE = ("key", "index", "column")
+"""Steps whose removal is the user's to make: entries of containers, columns of frames
+(not a library object's attributes)."""
+
+
+def expression(root: Root, labels: Sequence[Label | None]) -> tuple[str, int, str | None]:
+    """The root's name extended by the path's leading named steps (``_cache['q3']``,
+    ``model.history['epoch'][0]``), how many steps it covers, and the kind of its last
+    step."""
+    text = root.name
+    if root.kind == "module":
+        alias = text.rpartition(" (as ")[2].rstrip(")")
+        text = alias if " (as " in text else text.removeprefix("module ")
+    covered, last, through_dict = 0, None, False
+    for label in labels:
+        if label is None:
+            break
+        kind, name = label
+        if kind == "skip":
+            covered += 1
+            continue
+        if kind == "dict":
+            through_dict = True
+            covered += 1
+            continue
+        identifier = _IDENTIFIER.fullmatch(name) if through_dict and kind == "key" else None
+        if identifier is not None:
+            text, kind = f"{text}.{identifier.group(1)}", "attr"
+        elif kind in ("key", "index", "column"):
+            text += f"[{name}]"
+        elif kind == "attr":
+            text += f".{name}"
+        elif kind in ("local", "cell"):
+            text += f" › {name}"
+        else:
+            break
+        covered, last, through_dict = covered + 1, kind, False
+    if through_dict:
+        covered -= 1
+    return text, covered, last
+
+
+def release_hint(
+    root: Root, others: Sequence[Root] = (), named: tuple[str, str | None] | None = None
+) -> str:
+    """How to drop this holder's reference, in IPython commands. ``others``: the other roots
+    on the same object (an open pyplot figure is freed by ``plt.close``, not ``del``);
+    ``named``: the path's named expression and its last step's kind, when it has one."""
     name, kind = root.name, root.kind
     if kind == "variable":
+        if named is not None and named[1] in _DELETABLE:
+            expr, last = named
+            hint = f"del {expr}"
+            if last == "key" and expr.startswith(f"{name}["):
+                hint += f"   (or {expr.rpartition('[')[0]}.clear())"
+            return hint
+        figure = next((o for o in others if o.kind == "pyplot"), None)
+        if figure is not None:
+            return f"plt.close({name}); del {name}   (pyplot keeps open figures)"
         return f"del {name}   (or %xdel {name}, which also clears the output cache)"
+    if kind == "pyplot":
+        variable = next((o.name for o in others if o.kind == "variable"), None)
+        return f"plt.close({variable or name.rpartition(' ')[2]})"
     if kind == "output":
         return "%reset -f out   (or %memsnap release, which also clears _, __, ___)"
     if kind == "holder":
@@ -49,53 +116,72 @@ def release_hint(root: Root) -> str:
     return ""
 
 
-def path_text(snap: Snapshot, root: Root, rows: list[int]) -> str:
-    """``Out[3] → DataFrame → BlockManager → ndarray (762.0 MB)``."""
-    steps = [root.name] + [snap.type_table.qualname[int(snap.type_index[r])] for r in rows]
-    last = rows[-1]
-    return " → ".join(steps) + f" ({human_bytes(int(snap.retained[last]))})"
+def _labels(snap: Snapshot, root: Root, rows: list[int], namer: Namer | None) -> list[Label | None]:
+    if namer is None:
+        return [None] * (len(rows) - 1)
+    return namer(root, [snap.id_of(r) for r in rows])
 
 
-def paths_frame(snap: Snapshot, row: int, max_paths: int = 3) -> pd.DataFrame:
-    """One row per step of each shortest path from a named root to ``row``."""
+def path_text(
+    snap: Snapshot, root: Root, rows: list[int], labels: Sequence[Label | None] = ()
+) -> str:
+    """``_cache['q3']['a'] → ndarray (8.0 MB)``; unnamed steps by type:
+    ``Out[3] → DataFrame → BlockManager → ndarray (762.0 MB)``."""
+    text, covered, _ = expression(root, labels)
+    steps = [text] + [snap.type_table.qualname[int(snap.type_index[r])] for r in rows[covered:]]
+    return " → ".join(steps) + f" ({human_bytes(int(snap.retained[rows[-1]]))})"
+
+
+def paths_frame(
+    snap: Snapshot, row: int, max_paths: int = 3, namer: Namer | None = None
+) -> pd.DataFrame:
+    """One row per step of each shortest path from a named root to ``row``; ``edge`` names
+    the reference into that step where ``namer`` finds it."""
     records = []
     for number, (root, rows) in enumerate(
         paths_to_root(snap, row, max_paths=max_paths, reverse=snap._reverse()), start=1
     ):
-        for step, r in enumerate(rows):
+        labels = [None, *_labels(snap, root, rows, namer)]
+        for step, (r, label) in enumerate(zip(rows, labels, strict=True)):
             records.append(
                 {
                     "path": number,
                     "step": step,
                     "root": root.name,
                     "kind": root.kind,
+                    "edge": label[1] if label is not None and label[0] != "skip" else "",
                     "type": snap.type_label(r),
                     "id": snap.id_of(r),
                     "size": int(snap.sizes[r]),
                     "retained": int(snap.retained[r]),
                 }
             )
-    return pd.DataFrame(
-        records, columns=["path", "step", "root", "kind", "type", "id", "size", "retained"]
-    )
+    columns = ["path", "step", "root", "kind", "edge", "type", "id", "size", "retained"]
+    return pd.DataFrame(records, columns=columns)
 
 
-def why_frame(snap: Snapshot, rows: list[int], max_paths: int = 3) -> pd.DataFrame:
-    """For each object: its shortest paths from named roots, in notebook words, with the
-    fix when the root is one IPython keeps without the user naming it."""
+def why_frame(
+    snap: Snapshot, rows: list[int], max_paths: int = 3, namer: Namer | None = None
+) -> pd.DataFrame:
+    """For each object: its shortest paths from named roots, in notebook words (edges named
+    by ``namer``), with the fix that would drop that path's reference."""
     reverse = snap._reverse()
+    same = roots_by_object(snap)
     records = []
     for row in rows:
         for root, path in paths_to_root(snap, row, max_paths=max_paths, reverse=reverse):
+            labels = _labels(snap, root, path, namer)
+            text, covered, last = expression(root, labels)
+            others = [o for o in same.get(root.index, []) if o is not root]
             records.append(
                 {
                     "object": snap.type_label(row),
                     "id": f"{snap.id_of(row):#x}",
                     "retained": int(snap.retained[row]),
-                    "path": path_text(snap, root, path),
+                    "path": path_text(snap, root, path, labels),
                     "holder": root.name,
                     "kind": root.kind,
-                    "fix": release_hint(root),
+                    "fix": release_hint(root, others, (text, last) if covered else None),
                 }
             )
     columns = ["object", "id", "retained", "path", "holder", "kind", "fix"]

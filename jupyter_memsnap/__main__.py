@@ -61,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "diff",
         help="what changed between two saved snapshots",
         description="Compare two saved snapshots of one process: objects are the same when "
-        "id and type match. Rows are sorted by growth, largest first.",
+        "id and type match. Rows are sorted by the size of the change, growth and "
+        "shrinkage alike, largest first (--growth: only what grew).",
     )
     diff.add_argument("file_a", metavar="FILE_A", help="the older snapshot file")
     diff.add_argument("file_b", metavar="FILE_B", help="the newer snapshot file")
+    diff.add_argument("--growth", action="store_true", help="only rows that grew")
     _add_table_options(diff, DIFF_GROUPS)
     return parser
 
@@ -168,19 +170,22 @@ def _show(args: argparse.Namespace) -> str:
 
 
 def _diff(args: argparse.Namespace) -> str:
+    from .views.diffs import growth_only, ranking
     from .views.format import human_bytes
 
     path_a, a = _load(args.file_a)
     path_b, b = _load(args.file_b)
     diff = b.diff(a)
     df = _table(diff, args)
+    if args.growth:
+        df = growth_only(df)
     shown, top = _top(df, args)
     title = (
         f"{path_a} -> {path_b}: objects {len(b) - len(a):+,} "
         f"({len(diff.new_rows):,} new, {len(diff.freed_rows):,} freed), "
         f"heap {human_bytes(b.total_size - a.total_size, signed=True)}, "
         f"RSS {human_bytes(b.process.rss - a.process.rss, signed=True)}; "
-        f"{top} of {len(df):,} by {args.by}, largest growth first"
+        f"{top} of {len(df):,} by {args.by}, {ranking(args.growth)}"
     )
     return _render(shown, title, args.format)
 

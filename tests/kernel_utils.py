@@ -15,13 +15,15 @@ from typing import Any
 
 
 class _TableParser(HTMLParser):
-    """Collects the cells of every <tr> of the first <table>, as (tag, text) pairs."""
+    """Collects the cells of every <tr> of the first <table>, as (tag, text) pairs; a header
+    cell that names its column (``data-column``) gives that name, not the text shown."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[list[tuple[str, str]]] = []
         self._row: list[tuple[str, str]] | None = None
         self._cell: tuple[str, list[str]] | None = None
+        self._column: str | None = None
         self._tables = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -33,12 +35,14 @@ class _TableParser(HTMLParser):
             self._row = []
         elif tag in ("td", "th") and self._row is not None:
             self._cell = (tag, [])
+            self._column = dict(attrs).get("data-column") if tag == "th" else None
 
     def handle_endtag(self, tag: str) -> None:
         if self._tables != 1:
             return
         if tag in ("td", "th") and self._row is not None and self._cell is not None:
-            self._row.append((self._cell[0], "".join(self._cell[1]).strip()))
+            text = self._column or "".join(self._cell[1]).strip()
+            self._row.append((self._cell[0], text))
             self._cell = None
         elif tag == "tr" and self._row is not None:
             self.rows.append(self._row)
@@ -66,6 +70,8 @@ def html_table(html: str) -> list[dict[str, str]]:
         columns = columns[1:]
     out = []
     for row in body:
+        if [text for _, text in row if text] == ["(no rows)"]:
+            continue  # the note an empty table shows across its columns
         cells = [text for _, text in (row[1:] if has_index else row)]
         assert len(cells) == len(columns), (columns, row)
         out.append(dict(zip(columns, cells, strict=True)))

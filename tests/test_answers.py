@@ -176,3 +176,45 @@ def test_why_keeps_the_quotes_of_an_expression(ip: Any, line: str) -> None:
     (row,) = why(ip, line)
     assert path_of(row) == f"{named_expression(row)} → list"
     assert_names_the_object(ip, row)
+
+
+# ----------------------------------------------------------------------------- diffs
+
+
+def test_a_diff_ranks_what_was_freed_with_what_grew(ip: Any) -> None:
+    run(
+        ip,
+        "import sys, numpy as np, pandas as pd\n"
+        "_cache = {q: np.random.rand(1_000_000) for q in ('q1', 'q2', 'q3')}\n"
+        "freed = sum(sys.getsizeof(a) for a in _cache.values())\n"
+        "frame = pd.DataFrame({'x': np.arange(500_000)})\n"
+        "frame_bytes = int(frame.memory_usage(deep=True).sum())",
+    )
+    magic(ip, "take -l before")
+    run(ip, "_cache.clear()\ndel frame\ngrown = [np.ones(10_000)]")
+    magic(ip, "take -l after")
+    diff, cap = magic(ip, "diff before after --top 3 -o")
+    first = diff.types.iloc[0]
+    assert first["type"] == "ndarray"
+    assert first["size_diff"] <= -run(ip, "freed")  # the cleared arrays lead, as a shrinkage
+    assert table(cap)[0]["type"] == "ndarray"
+    frames = diff.types.set_index("type").loc["DataFrame"]
+    assert frames["retained_a"] >= run(ip, "frame_bytes") and frames["retained_b"] == 0
+    assert frames["retained_diff"] == -frames["retained_a"]
+    grew = table(magic(ip, "diff before after --growth --top 50")[1])
+    assert grew and all(not r["size_diff"].startswith("-") for r in grew)
+    variables = diff.variables.set_index("name")
+    assert variables.loc["_cache", "retained_diff"] <= -run(ip, "freed")
+    assert variables.loc["frame", "retained_b"] == 0
+
+
+def test_diff_headers_name_the_snapshots_and_define_themselves(ip: Any) -> None:
+    run(ip, "x = [0] * 1000")
+    magic(ip, "take -l before")
+    magic(ip, "take")
+    _, cap = magic(ip, "diff before 2 --top 3")
+    html = cap.outputs[0].data["text/html"]
+    for shown in ("count (before)", "count (2)", "size change", "retained (before)", "new bytes"):
+        assert f">{shown}</th>" in html
+    assert "title='bytes that would be freed if this went away" in html
+    assert "count (before)" in cap.outputs[0].data["text/plain"]

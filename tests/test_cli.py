@@ -130,7 +130,7 @@ def test_diff_table(files: dict[str, pathlib.Path]) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"{files['a']} -> {files['b']}: objects +")
-    assert "largest growth first" in lines[0]
+    assert "largest changes first" in lines[0]
     assert lines[1].split()[:2] == ["type", "module"]
     assert len(lines) == 2 + 5
 

@@ -78,7 +78,7 @@ def test_take_displays_one_row_as_plain_text_and_html_naming_the_cell(
     # the cell is the execution count of the cell that ran the magic
     assert row["cell"] == f"In[{r.execution_count}]"
     # the objects count is the snapshot's own (checked against the Snapshot itself)
-    n_objects = int(row["objects"])
+    n_objects = int(row["objects"].replace(",", ""))
     assert n_objects == int(_value(kernel, "len(_snap)"))
     assert _value(kernel, "_snap.label") == "'loaded'"
     # every value of the row is readable in text/plain too (a kernel's pandas shows all columns)

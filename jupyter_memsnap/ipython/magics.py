@@ -24,8 +24,11 @@ from ..model.files import SnapshotFileError
 from ..model.snapshot import Snapshot
 from ..model.store import SnapshotError, SnapshotStore
 from ..views import memory
-from ..views.format import Table, human_bytes
+from ..views.columns import side_name
+from ..views.diffs import growth_only, ranking
+from ..views.format import human_bytes
 from ..views.history import history_table
+from ..views.html import Table
 from ..views.paths import rows_of_type, similar_type_names, why_frame
 from ..views.select import DIFF_GROUPS, SNAPSHOT_GROUPS, PatternError, filtered, grouped
 from ..views.tables import NotRecorded
@@ -62,6 +65,7 @@ def build_parser() -> MagicArgumentParser:
     diff_p.add_argument("--by", choices=DIFF_GROUPS, default="type", help="group rows by")
     diff_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
     diff_p.add_argument("--filter", default=None, help="case-insensitive regex on names")
+    diff_p.add_argument("--growth", action="store_true", help="only rows that grew")
     diff_p.add_argument("-o", "--output", action="store_true", help="return the SnapshotDiff")
     browse_p = sub.add_parser(
         "browse",
@@ -170,7 +174,7 @@ class MemsnapMagics(Magics):
         %memsnap take [-l LABEL] [--no-gc] [-o]   snapshot every live object
         %memsnap list                              one row per snapshot, with changes
         %memsnap show [N] [--by type|variable|module|holder] [--top K] [--filter PATTERN] [-o]
-        %memsnap diff A [B] [--by type|variable|module] [--top K] [--filter PATTERN] [-o]
+        %memsnap diff A [B] [--by type|variable|module] [--growth] [--top K] [--filter P] [-o]
         %memsnap browse [A [B]] [--by G] [--top K] explorer widget (B compared to A)
         %memsnap vars [N] [--top K]                which variable holds the memory
         %memsnap why EXPR | --type NAME [--top K]  what keeps it alive, and the fix
@@ -383,15 +387,17 @@ class MemsnapMagics(Magics):
         (na, a), (nb, b) = self._snapshot(args.a), self._snapshot(args.b)
         diff = b.diff(a)
         df = self._grouped(diff, args)
+        if args.growth:
+            df = growth_only(df)
         shown = df.head(args.top).reset_index(drop=True)
         title = (
             f"Snapshot {na} → {nb}: objects {len(b) - len(a):+,} "
             f"({len(diff.new_rows):,} new, {len(diff.freed_rows):,} freed), "
             f"heap {human_bytes(b.total_size - a.total_size, signed=True)}, "
             f"RSS {human_bytes(b.process.rss - a.process.rss, signed=True)}; "
-            f"top {len(shown)} of {len(df):,} by {args.by}, largest growth first"
+            f"top {len(shown)} of {len(df):,} by {args.by}, {ranking(args.growth)}"
         )
-        display(Table(shown, title))
+        display(Table(shown, title, sides=(side_name(na, a.label), side_name(nb, b.label))))
         return diff if args.output else None
 
     def _cmd_browse(self, args: argparse.Namespace) -> None:

@@ -54,6 +54,8 @@ class SnapshotDiff:
             a.sorted_ids, a.order, t_a, b.sorted_ids, b.order, t_b
         )
         return {
+            "code_a": code_a,
+            "code_b": code_b,
             "type_a": t_a,
             "type_b": t_b,
             "survived_a": survived_a,

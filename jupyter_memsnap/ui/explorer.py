@@ -31,8 +31,8 @@ from ..model.snapshot import Snapshot
 from ..views import memory
 from ..views.format import human_bytes
 from ..views.history import history_table
+from ..views.html import STYLE, html_table, text_table
 from .data import DIFF_OBJECT_GROUPS, OBJECT_GROUPS, ExplorerData, Query, Selection
-from .render import STYLE, html_table, text_table
 
 _plots: ModuleType | None
 try:  # matplotlib figures of the views; the plots tab says so when they are missing
@@ -254,6 +254,7 @@ class Explorer:
         self.tabs = widgets.Tab(children=[table_tab, plots_tab], titles=("Table", "Plots"))
         self.widget = widgets.VBox([widgets.HTML(STYLE), self.summary, self.tabs])
         self.widget.add_class("memsnap-explorer")
+        self.widget.add_class("memsnap")
 
         for w in (self.snapshot, self.baseline):
             w.observe(self._on_source, names="value")
@@ -648,7 +649,7 @@ class Explorer:
             self._page_frame(sel), sort=q.sort, ascending=q.ascending, first=self._page * size + 1
         )
         return (
-            f"{STYLE}<div class='memsnap-explorer memsnap-static'>"
+            f"{STYLE}<div class='memsnap memsnap-explorer memsnap-static'>"
             f"<p><b>{html.escape(self.summary_text())}</b></p>{table}"
             f"<p class='memsnap-note'>{html.escape(self._describe(sel))}</p></div>"
         )

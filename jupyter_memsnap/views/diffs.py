@@ -9,63 +9,89 @@ import pandas as pd
 
 from ..model.diff import SnapshotDiff
 from ..model.merges import tally
+from ..model.snapshot import Snapshot
 from .tables import NotRecorded
 
 
+def by_change(df: pd.DataFrame, column: str, then: str) -> pd.DataFrame:
+    """Largest changes first, growth and shrinkage alike (by ``|column|``, then ``then``);
+    ``attrs["change"]`` remembers the column."""
+    out = df.sort_values(
+        [column, then], key=lambda c: c.abs(), ascending=False, ignore_index=True, kind="stable"
+    )
+    out.attrs["change"] = column
+    return out
+
+
+def growth_only(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose ranking column grew, largest growth first."""
+    column = df.attrs.get("change", "size_diff")
+    grew = df[df[column] > 0]
+    return grew.sort_values(column, ascending=False, ignore_index=True, kind="stable")
+
+
+def ranking(growth: bool) -> str:
+    """How a diff's rows are ordered, for titles."""
+    return "growth only, largest first" if growth else "largest changes first (+ grew, - shrank)"
+
+
+def _retained_by_type(snap: Snapshot, codes: np.ndarray, n: int) -> np.ndarray:
+    """The snapshot's per-type inclusive retained sizes, on the diff's common type codes."""
+    inclusive = snap.retention.type_inclusive(snap)
+    return np.bincount(codes, weights=inclusive, minlength=n).astype(np.int64)
+
+
 def types_diff(d: SnapshotDiff) -> pd.DataFrame:
-    """type, module, count/size in a and b and their change, new/freed/survived objects;
-    sorted by size growth."""
+    """type, module, count/size/retained in a and b and their change, new/freed/survived
+    objects; largest changes (growth or shrinkage) first."""
     m = d._match
     names = m["names"]
     n = len(names)
     kept_a, freed, kept_a_size, freed_size = tally(m["type_a"], ~m["survived_a"], d.before.sizes, n)
     survived, new, kept_b_size, new_size = tally(m["type_b"], ~m["survived_b"], d.after.sizes, n)
-    df = pd.DataFrame(
-        {
-            "type": names[:, 1] if n else [],
-            "module": names[:, 0] if n else [],
-            "count_a": kept_a + freed,
-            "count_b": survived + new,
-            "size_a": kept_a_size + freed_size,
-            "size_b": kept_b_size + new_size,
-            "new": new,
-            "freed": freed,
-            "survived": survived,
-            "new_size": new_size,
-            "freed_size": freed_size,
-        }
+    sides = {
+        "count": (kept_a + freed, survived + new),
+        "size": (kept_a_size + freed_size, kept_b_size + new_size),
+        "retained": (
+            _retained_by_type(d.before, m["code_a"], n),
+            _retained_by_type(d.after, m["code_b"], n),
+        ),
+    }
+    columns: dict[str, Any] = {"type": names[:, 1] if n else [], "module": names[:, 0] if n else []}
+    for name, (before, after) in sides.items():
+        columns.update({f"{name}_a": before, f"{name}_b": after, f"{name}_diff": after - before})
+    columns.update(
+        new=new, freed=freed, survived=survived, new_size=new_size, freed_size=freed_size
     )
-    df.insert(4, "count_diff", df["count_b"] - df["count_a"])
-    df.insert(7, "size_diff", df["size_b"] - df["size_a"])
+    df = pd.DataFrame(columns)
     df = df[(df["count_a"] > 0) | (df["count_b"] > 0)]
-    return df.sort_values(
-        ["size_diff", "new_size"], ascending=False, ignore_index=True, kind="stable"
-    )
+    return by_change(df, "size_diff", "retained_diff")
 
 
 def modules_diff(d: SnapshotDiff) -> pd.DataFrame:
-    """The per-type diff summed by the module that defines each type."""
+    """The per-type diff summed by the module that defines each type (without retained
+    sizes: one module's types keep each other's objects alive, their sum would count twice)."""
     t = types_diff(d)
-    cols = [c for c in t.columns if c not in ("type", "module")]
+    cols = [c for c in t.columns if c not in ("type", "module") and not c.startswith("retained")]
     out = t.groupby("module", as_index=False, sort=False)[cols].sum()
-    return out.sort_values(["size_diff", "new_size"], ascending=False, ignore_index=True)
+    return by_change(out, "size_diff", "new_size")
 
 
 def variables_diff(d: SnapshotDiff) -> pd.DataFrame:
-    """name, type in each, size and reachable size in each and their change."""
+    """name, type in each, size, reachable and retained size in each and their change;
+    largest retained changes first."""
     a = d.before.variables.set_index("name")
     b = d.after.variables.set_index("name")
     df = a.add_suffix("_a").join(b.add_suffix("_b"), how="outer").reset_index()
-    for col in ("size", "reachable"):
+    for col in ("size", "reachable", "retained"):
         for side in ("a", "b"):
             df[f"{col}_{side}"] = df[f"{col}_{side}"].fillna(0).astype(np.int64)
         df[f"{col}_diff"] = df[f"{col}_b"] - df[f"{col}_a"]
     df[["type_a", "type_b"]] = df[["type_a", "type_b"]].fillna("")
     order = ["name", "type_a", "type_b", "size_a", "size_b", "size_diff"]
     order += ["reachable_a", "reachable_b", "reachable_diff"]
-    return df[order].sort_values(
-        ["reachable_diff", "name"], ascending=[False, True], ignore_index=True
-    )
+    order += ["retained_a", "retained_b", "retained_diff"]
+    return by_change(df[order], "retained_diff", "reachable_diff")
 
 
 def new_objects(d: SnapshotDiff) -> pd.DataFrame:
@@ -121,7 +147,7 @@ def _labels_diff(d: SnapshotDiff, key: str, labels_of: Any) -> pd.DataFrame:
     df["size_diff"] = df["size_b"] - df["size_a"]
     columns = [key, "count_a", "count_b", "count_diff", "size_a", "size_b", "size_diff"]
     columns += ["new", "freed", "new_size", "freed_size"]
-    return df[columns].sort_values(["size_diff", "new_size"], ascending=False, ignore_index=True)
+    return by_change(df[columns], "size_diff", "new_size")
 
 
 def cells_diff(d: SnapshotDiff) -> pd.DataFrame:

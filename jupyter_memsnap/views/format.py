@@ -25,6 +25,10 @@ def human_bytes(n: float | None, signed: bool = False) -> str:
 _BYTE_NAMES = ("size", "reachable", "retained", "inclusive", "shared", "bytes", "heap", "rss")
 
 
+_COUNT_NAMES = ("count", "objects", "new", "freed", "survived")
+"""Integer columns that count objects: shown with thousands separators."""
+
+
 def size_columns(df: pd.DataFrame) -> list[str]:
     """Columns holding bytes, by the naming convention of the views (``size``,
     ``size_a``, ``size_diff``, ``new_size``, ``retained_b`` …)."""
@@ -46,27 +50,8 @@ def for_display(df: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if col.endswith("_diff") and col not in sizes and pd.api.types.is_numeric_dtype(df[col]):
             out[col] = [f"{int(v):+,}" if pd.notna(v) else "" for v in out[col]]
+        elif col.removesuffix("_a").removesuffix("_b") in _COUNT_NAMES:
+            out[col] = [f"{int(v):,}" if pd.notna(v) else "" for v in out[col]]
         elif col == "share" or col.endswith("_share"):
             out[col] = [f"{v:.1%}" if pd.notna(v) else "" for v in out[col]]
     return out
-
-
-class Table:
-    """A DataFrame shown with a title: full text for terminals, HTML for notebooks."""
-
-    def __init__(self, frame: pd.DataFrame, title: str = "") -> None:
-        self.frame = for_display(frame)
-        self.title = title
-
-    def __repr__(self) -> str:
-        body = self.frame.to_string(index=False) if len(self.frame) else "(no rows)"
-        return f"{self.title}\n{body}" if self.title else body
-
-    def _repr_html_(self) -> str:
-        html = self.frame.to_html(index=False, border=0, classes="memsnap-table")
-        title = f"<p><b>{_escape(self.title)}</b></p>" if self.title else ""
-        return f"<div class='memsnap'>{title}{html}</div>"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

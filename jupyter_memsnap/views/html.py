@@ -1,5 +1,6 @@
-"""HTML and text renderings of the explorer's tables: human-readable sizes (through
-:func:`views.format.for_display`), growth in red and shrinkage in green."""
+"""HTML and text renderings of tables, shared by the magics and the explorer: human-readable
+sizes (through :func:`views.format.for_display`), text left and numbers right, growth in red
+and shrinkage in green, a definition on every header."""
 
 from __future__ import annotations
 
@@ -8,35 +9,36 @@ import html
 import numpy as np
 import pandas as pd
 
-from ..views.format import for_display
+from .columns import header
+from .format import for_display
 
 GROWTH_COLOR = "#c62828"
 SHRINK_COLOR = "#2e7d32"
 
 STYLE = f"""<style>
-.memsnap-explorer .memsnap-grid {{
+.memsnap .memsnap-grid {{
   border-collapse: collapse;
   font-family: var(--jp-code-font-family, monospace);
   font-size: var(--jp-code-font-size, 12px);
   color: var(--jp-ui-font-color1, #222);
 }}
-.memsnap-explorer .memsnap-grid th {{
+.memsnap .memsnap-grid th {{
   text-align: left;
   font-weight: 600;
   padding: 2px 10px;
   border-bottom: 1px solid var(--jp-border-color1, #bbb);
   white-space: nowrap;
 }}
-.memsnap-explorer .memsnap-grid td {{ padding: 1px 10px; white-space: nowrap; }}
-.memsnap-explorer .memsnap-grid tbody tr:nth-child(even) {{
+.memsnap .memsnap-grid td {{ padding: 1px 10px; white-space: nowrap; }}
+.memsnap .memsnap-grid tbody tr:nth-child(even) {{
   background: var(--jp-layout-color2, #f3f3f3);
 }}
-.memsnap-explorer .memsnap-grid .num {{ text-align: right; }}
-.memsnap-explorer .memsnap-grid td.wrap {{ white-space: normal; max-width: 60em; }}
-.memsnap-explorer .memsnap-grid .up {{ color: {GROWTH_COLOR}; font-weight: 600; }}
-.memsnap-explorer .memsnap-grid .down {{ color: {SHRINK_COLOR}; font-weight: 600; }}
-.memsnap-explorer .memsnap-scroll {{ overflow-x: auto; max-width: 100%; }}
-.memsnap-explorer .memsnap-note {{ color: var(--jp-ui-font-color2, #666); }}
+.memsnap .memsnap-grid .num {{ text-align: right; }}
+.memsnap .memsnap-grid td.wrap {{ white-space: normal; max-width: 60em; }}
+.memsnap .memsnap-grid .up {{ color: {GROWTH_COLOR}; font-weight: 600; }}
+.memsnap .memsnap-grid .down {{ color: {SHRINK_COLOR}; font-weight: 600; }}
+.memsnap .memsnap-scroll {{ overflow-x: auto; max-width: 100%; }}
+.memsnap .memsnap-note {{ color: var(--jp-ui-font-color2, #666); }}
 </style>"""
 
 WRAP_COLUMNS = frozenset({"path", "fix", "shared_with", "held_by"})
@@ -72,22 +74,26 @@ def html_table(
     *,
     sort: str = "",
     ascending: bool = False,
-    first: int = 1,
+    first: int | None = 1,
+    sides: tuple[str, str] | None = None,
     css_class: str = "memsnap-grid",
     empty: str = "(no rows)",
 ) -> str:
-    """The rows as an HTML table; ``first`` numbers the first row (the page's offset + 1),
-    the sorted column's header carries an arrow."""
+    """The rows as an HTML table; ``first`` numbers the first row (the page's offset + 1;
+    None: no numbers), the sorted column's header carries an arrow, each header its
+    definition as a tooltip; ``sides`` names the compared snapshots (``size (1)``)."""
     if not len(frame.columns):
         return f"<p class='memsnap-note'>{html.escape(empty)}</p>"
     shown = displayed(frame)
     numeric = {c: _numeric(frame[c]) for c in frame.columns}
-    head = ["<th class='num'>#</th>"]
+    head = [] if first is None else ["<th class='num'>#</th>"]
     for c in frame.columns:
         arrow = (" ▲" if ascending else " ▼") if c == sort else ""
         cls = " class='num'" if numeric[c] else ""
-        name = html.escape(str(c))
-        head.append(f"<th{cls} data-column='{name}'>{name}{arrow}</th>")
+        text, definition = header(str(c), sides)
+        tip = f" title='{html.escape(definition, quote=True)}'" if definition else ""
+        column = html.escape(str(c), quote=True)
+        head.append(f"<th{cls} data-column='{column}'{tip}>{html.escape(text)}{arrow}</th>")
     signs = {
         c: np.sign(pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64))
         for c in frame.columns
@@ -95,7 +101,7 @@ def html_table(
     }
     body = []
     for i in range(len(frame)):
-        cells = [f"<td class='num'>{first + i}</td>"]
+        cells = [] if first is None else [f"<td class='num'>{first + i}</td>"]
         for j, c in enumerate(frame.columns):
             classes = []
             if numeric[c]:
@@ -111,8 +117,9 @@ def html_table(
             cells.append(f"<td{cls}>{html.escape(str(shown.iat[i, j]))}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     if not body:
+        lead = "" if first is None else "<td></td>"
         body.append(
-            f"<tr><td></td><td colspan='{len(frame.columns)}' class='memsnap-note'>"
+            f"<tr>{lead}<td colspan='{len(frame.columns)}' class='memsnap-note'>"
             f"{html.escape(empty)}</td></tr>"
         )
     return (
@@ -121,11 +128,40 @@ def html_table(
     )
 
 
-def text_table(frame: pd.DataFrame, first: int = 1, empty: str = "(no rows)") -> str:
-    """The rows as plain text (sizes human readable), numbered from ``first``."""
+def text_table(
+    frame: pd.DataFrame,
+    first: int | None = 1,
+    empty: str = "(no rows)",
+    sides: tuple[str, str] | None = None,
+) -> str:
+    """The rows as plain text (sizes human readable), numbered from ``first`` (None: not)."""
     if not len(frame):
         return empty
     shown = displayed(frame)
+    shown.columns = [header(str(c), sides)[0] for c in frame.columns]
+    if first is None:
+        return str(shown.to_string(index=False))
     shown.index = np.arange(first, first + len(frame))
-    text: str = shown.to_string()
-    return text
+    return str(shown.to_string())
+
+
+class Table:
+    """A DataFrame shown with a title: text for terminals, styled HTML for notebooks (the
+    explorer's look, definitions as header tooltips). ``sides`` names the two snapshots a
+    diff compares, for its ``_a``/``_b`` columns."""
+
+    def __init__(
+        self, frame: pd.DataFrame, title: str = "", sides: tuple[str, str] | None = None
+    ) -> None:
+        self.frame = frame
+        self.title = title
+        self.sides = sides
+
+    def __repr__(self) -> str:
+        body = text_table(self.frame, first=None, sides=self.sides)
+        return f"{self.title}\n{body}" if self.title else body
+
+    def _repr_html_(self) -> str:
+        title = f"<p><b>{html.escape(self.title)}</b></p>" if self.title else ""
+        table = html_table(self.frame, first=None, sides=self.sides)
+        return f"{STYLE}<div class='memsnap'>{title}{table}</div>"

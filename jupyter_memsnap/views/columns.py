@@ -1,0 +1,60 @@
+"""What each column of the tables means, and what its header says when two snapshots are
+compared (``size (1)``, ``size (after)``, ``size change``): one source for HTML tooltips,
+text headers and the README."""
+
+from __future__ import annotations
+
+DEFINITIONS: dict[str, str] = {
+    "type": "the objects' class, as its module exports it",
+    "module": "the module that defines the type",
+    "count": "live objects",
+    "size": "bytes of the objects themselves: sys.getsizeof plus the native buffers they own "
+    "(numpy data, Arrow buffers, images, …)",
+    "retained": "bytes that would be freed if this went away: what it alone keeps alive "
+    "(dominator tree), nothing counted twice",
+    "reachable": "bytes reachable from it, not through modules, classes or functions",
+    "shared": "reachable bytes that another holder also keeps alive",
+    "shared_with": "the other holders that keep those shared bytes alive",
+    "share": "fraction of all bytes in objects",
+    "new": "objects of the newer snapshot that the older one did not have",
+    "freed": "objects of the older snapshot that are gone",
+    "survived": "objects alive in both snapshots (same id and type)",
+    "new_size": "bytes of the new objects",
+    "freed_size": "bytes of the freed objects",
+    "name": "the variable's name in the namespace",
+    "held_by": "IPython's hidden references to one object (output cache, last result, …)",
+    "fix": "what to run to drop that reference",
+    "path": "shortest chain of references from a named root to the object",
+    "holder": "the named root the path starts from",
+    "kind": "what the root is: variable, output, holder, pyplot, module, local, …",
+    "object": "the object the paths lead to",
+    "id": "the object's id (its address)",
+    "cell": "the cell that created the objects (In[n])",
+    "site": "where the objects were allocated (tracemalloc)",
+    "objects": "live objects in the snapshot",
+    "heap": "bytes in objects",
+    "rss": "resident memory of the process",
+    "peak": "highest RSS while the cell ran",
+    "seconds": "time the snapshot took",
+    "measure": "part of the process's resident memory",
+    "bytes": "resident bytes of that part",
+}
+
+_SPELLED = {"new_size": "new bytes", "freed_size": "freed bytes", "shared_with": "shared with"}
+
+
+def header(column: str, sides: tuple[str, str] | None = None) -> tuple[str, str]:
+    """The header to show for a column and its definition (empty when none is known).
+    ``sides`` names the older and newer snapshots for ``_a``/``_b`` columns."""
+    base, _, suffix = column.rpartition("_")
+    if base and suffix in ("a", "b") and base in DEFINITIONS:
+        which = (sides or ("older", "newer"))[suffix == "b"]
+        return f"{base} ({which})", f"{DEFINITIONS[base]}, in snapshot {which}"
+    if base and suffix == "diff" and base in DEFINITIONS:
+        return f"{base} change", f"{DEFINITIONS[base]}: newer minus older (+ grew, - shrank)"
+    return _SPELLED.get(column, column), DEFINITIONS.get(column, "")
+
+
+def side_name(number: int | str, label: str = "") -> str:
+    """How a snapshot is named in a header: its label, else its number."""
+    return label or str(number)

@@ -45,6 +45,16 @@ def test_every_namespace_name_is_a_variable_but_ipythons_own(ip: Any) -> None:
     assert not names & {"_", "__", "_2", "_i", "_i1", "_ih", "_oh", "In", "Out", "__name__"}
 
 
+def test_shared_with_names_each_holder_once_and_ignores_shared_atoms(ip: Any) -> None:
+    run(ip, "import numpy as np\n_cache = {'q3': np.ones(300_000)}")
+    out = run(ip, "_cache['q3']")  # displayed: Out[n], _n, _ and displayhook._ hold it
+    del out
+    run(ip, "a = {'alpha_key': [0.5] * 10_000}\nb = {'alpha_key': [1.5] * 10_000}")
+    rows = {r["name"]: r for r in table(magic(ip, "vars --top 50")[1])}
+    assert rows["_cache"]["shared_with"] == "Out[2]"  # not "displayhook._, _2 (hidden), _2, …"
+    assert rows["a"]["shared_with"] == rows["b"]["shared_with"] == ""
+
+
 def test_entries_of_an_underscore_dict_are_named_and_deleting_them_frees_them(ip: Any) -> None:
     run(
         ip,

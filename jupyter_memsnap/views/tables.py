@@ -150,17 +150,48 @@ def variables_table(snap: Snapshot) -> pd.DataFrame:
 
 SHARED_CANDIDATE_KINDS = ("variable", "output", "holder")
 MAX_SHARING_ROOTS = 64
+ATOM_TYPES = frozenset({"str", "int", "float", "bool", "NoneType", "bytes"})
+ATOM_BYTES = 256
+"""Small immutable objects (interned names, small ints) that every holder shares: bytes
+shared only through them make no one a sharer."""
+
+
+def _sharers(snap: Snapshot) -> list[Root]:
+    """The roots a variable can share with: every variable, and one entry per object the
+    hidden holders keep (``Out[4]`` for ``Out[4], _4, _, displayhook._``)."""
+    out: list[Root] = []
+    hidden: dict[int, Root] = {}
+    for r in snap.roots:
+        if r.index < 0 or r.kind not in SHARED_CANDIDATE_KINDS:
+            continue
+        if not r.hidden:
+            out.append(r)
+        elif r.index not in hidden or _alias_rank(r) < _alias_rank(hidden[r.index]):
+            hidden[r.index] = r
+    return (out + list(hidden.values()))[:MAX_SHARING_ROOTS]
+
+
+def _alias_rank(root: Root) -> int:
+    """Which of an object's hidden holders names it: ``Out[n]``, then ``_n``, then others."""
+    name = root.name
+    return 0 if name.startswith("Out[") else 1 if name[1:].isdigit() else 2
+
+
+def _atoms(snap: Snapshot) -> np.ndarray:
+    t = snap.type_table
+    codes = [i for i, q in enumerate(t.qualname) if q in ATOM_TYPES and t.module[i] == "builtins"]
+    return np.isin(snap.type_index, codes) & (snap.sizes < ATOM_BYTES)
 
 
 def _shared_with(
     snap: Snapshot, roots: list[Root], shared: np.ndarray, stop: np.ndarray
 ) -> list[str]:
     """For each variable with shared bytes, the other named holders that reach them."""
-    candidates = [r for r in snap.roots if r.kind in SHARED_CANDIDATE_KINDS and r.index >= 0]
-    candidates = candidates[:MAX_SHARING_ROOTS]
+    candidates = _sharers(snap)
     if not candidates or not shared.any():
         return [""] * len(roots)
-    masks = {r: reach_mask(snap.offsets, snap.targets, r.index, stop) for r in candidates}
+    counted = ~_atoms(snap)
+    masks = {r: reach_mask(snap.offsets, snap.targets, r.index, stop) & counted for r in candidates}
     out = []
     for root, amount in zip(roots, shared, strict=True):
         if amount <= 0 or root not in masks:
@@ -170,7 +201,6 @@ def _shared_with(
         overlaps = [
             (int(snap.sizes[mine & masks[o]].sum()), o.name) for o in candidates if o is not root
         ]
-        # Ignore what every holder shares (None, small ints, interned strings).
         names = [name for size, name in sorted(overlaps, reverse=True) if size >= amount / 10]
         out.append(", ".join(names))
     return out

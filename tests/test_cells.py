@@ -5,10 +5,12 @@ from __future__ import annotations
 import tracemalloc
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import run
 from IPython.utils.capture import capture_output
 
+from jupyter_memsnap.capture import heap, layout
 from jupyter_memsnap.ipython.cells import CellMap
 
 
@@ -134,6 +136,33 @@ def test_tracing_maps_sites_to_cells_and_lines(ip: Any) -> None:
     finally:
         ip.run_line_magic("memsnap", "trace off")
     assert tracemalloc.is_tracing() == was_tracing
+
+
+def test_tracing_finds_the_site_of_instances_whose_block_starts_before_them(ip: Any) -> None:
+    # From 3.11 an instance with a managed dict starts two words into its memory block
+    # (the pre-header), where tracemalloc filed its allocation.
+    ip.run_line_magic("memsnap", "trace on")
+    try:
+        run(
+            ip,
+            "class Point:\n    def __init__(self, i):\n        self.x, self.y = i, -i\n"
+            "class Slotted:\n    __slots__ = ('v',)\n"
+            "    def __init__(self, v):\n        self.v = v\n"
+            "points = [Point(i) for i in range(3000)]\nslots = [Slotted(i) for i in range(3000)]",
+        )
+        made = {name: ip.user_ns[name] for name in ("points", "slots")}
+        raw = heap.capture([(name, "variable", value) for name, value in made.items()], sites=True)
+        assert raw.sites is not None
+        # The pure-Python walker's lookup (a whole walk of it would take minutes under tracing).
+        lookup = layout.object_traceback(tracemalloc._get_object_traceback, heap.GC_HEAD)
+        for (name, objects), line in zip(made.items(), (8, 9), strict=True):
+            at = np.searchsorted(raw.sorted_ids, np.array([id(o) for o in objects], np.uint64))
+            sites = raw.sites[raw.order[at]]
+            assert (sites >= 0).all(), f"{name}: {(sites < 0).sum()} without a site"
+            assert {raw.site_table[s][0][1] for s in sites} == {line}
+            assert {lookup(o)[0][1] for o in objects} == {line}
+    finally:
+        ip.run_line_magic("memsnap", "trace off")
 
 
 @pytest.mark.parametrize("bad", ["auto maybe", "trace on --frames 0", "trace", "auto"])

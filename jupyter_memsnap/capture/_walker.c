@@ -800,6 +800,20 @@ static int mark_machinery(Walk *w) {
     return 0;
 }
 
+/* tracemalloc's traceback of the memory block an object starts: 3.11's
+   get_object_traceback looks a GC object up at its GC header, but an instance with a
+   managed dict starts two words earlier, so it is looked up there (3.12 does it itself). */
+static PyObject *object_traceback(Walk *w, PyObject *o) {
+    PyObject *tb = PyObject_CallOneArg(w->site_fn, o);
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    if (tb == Py_None && (Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+        Py_DECREF(tb);
+        tb = _PyTraceMalloc_GetTraceback(0, (uintptr_t)o - (uintptr_t)ms_pre_header(o, w->gc_head));
+    }
+#endif
+    return tb;
+}
+
 /* Allocation site of every row (tracemalloc's traceback, interned to an index). */
 static int find_sites(Walk *w) {
     size_t n = w->nrows;
@@ -808,7 +822,7 @@ static int find_sites(Walk *w) {
     int32_t *sites = (int32_t *)w->osite.data;
     for (size_t i = 0; i < n; i++) {
         sites[i] = -1;
-        PyObject *tb = PyObject_CallOneArg(w->site_fn, VEC_AT(w->objs, PyObject *, i));
+        PyObject *tb = object_traceback(w, VEC_AT(w->objs, PyObject *, i));
         if (!tb) {
             if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
             PyErr_Clear();

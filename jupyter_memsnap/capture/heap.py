@@ -168,6 +168,8 @@ def capture(
     # The C function behind tracemalloc.get_object_traceback: frames, newest first.
     raw_traceback = getattr(tracemalloc, "_get_object_traceback", None)
     site_fn = raw_traceback if sites and tracemalloc.is_tracing() else None
+    if site_fn is not None and engine == "python":  # the compiled walk does this itself
+        site_fn = layout.object_traceback(site_fn, GC_HEAD)
     walk = _walker.walk if engine == "c" else pywalker.walk
     raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, native.owner_types())
     del root_objects, seeds, args

@@ -210,6 +210,25 @@ def shared_key_names(tp: type) -> tuple[str, ...]:
     return tuple(names)
 
 
+def object_traceback(raw: Callable[[object], Any], gc_head: int) -> Callable[[object], Any]:
+    """``raw`` (tracemalloc's object traceback) made to find 3.11's instances with a managed
+    dict, whose memory block starts two words before their GC header (3.12 does it itself)."""
+    if not (KNOWN and sys.version_info[:2] == (3, 11)):
+        return raw
+    by_address = ctypes.pythonapi._PyTraceMalloc_GetTraceback
+    by_address.restype = ctypes.py_object
+    by_address.argtypes = (ctypes.c_uint, ctypes.c_size_t)
+    start = gc_head + 2 * WORD
+
+    def traceback(o: object) -> Any:
+        tb = raw(o)
+        if tb is None and type(o).__flags__ & TPFLAGS_MANAGED_DICT:
+            return by_address(0, id(o) - start)
+        return tb
+
+    return traceback
+
+
 # ------------------------------------------------------------------ buffers
 
 

@@ -25,7 +25,7 @@ def by_change(df: pd.DataFrame, column: str, then: str) -> pd.DataFrame:
 
 def growth_only(df: pd.DataFrame) -> pd.DataFrame:
     """The rows whose ranking column grew, largest growth first."""
-    column = df.attrs.get("change", "size_diff")
+    column = str(df.attrs.get("change", "size_diff"))
     grew = df[df[column] > 0]
     return grew.sort_values(column, ascending=False, ignore_index=True, kind="stable")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import html
 import re
+import sys
+import types
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -387,6 +389,54 @@ def test_drill_down_names_hidden_holders_and_the_fix(explorer: Explorer) -> None
     assert at(explorer.instances, 0, "type") == "DataFrame"
     assert at(explorer.paths, 0, "holder") == "Out[3]"
     assert "%reset -f out" in at(explorer.paths, 0, "fix")
+
+
+def test_a_holder_row_drills_into_what_the_holders_keep_alive_together() -> None:
+    # The last result and the last exception both reach the exception: neither alone
+    # retains its array, the group does (what %memsnap release frees).
+
+    def snapshot() -> Snapshot:
+        held: dict[str, Any] = {"error": ValueError(np.ones(BIG))}
+        held["result"] = types.SimpleNamespace(error_in_exec=held["error"])
+        roots = [
+            ("last_execution_result", "holder", held.pop("result"), ()),
+            ("sys.last_value", "holder", held.pop("error"), ()),
+        ]
+        return jupyter_memsnap.take(roots=roots)  # no local of a running frame holds them
+
+    ex = Explorer([(1, snapshot())], group="holder")
+    try:
+        ex.row.value = list(ex.view["held_by"]).index("last_execution_result, sys.last_value")
+        top = ex.instances.iloc[0]
+        assert top["type"] == "ValueError"
+        assert top["retained"] >= BIG * 8
+    finally:
+        ex.close()
+
+
+def test_object_groupings_are_largest_first(explorer: Explorer) -> None:
+    for group in ("object", "new"):
+        if group == "new":
+            explorer.baseline.value = 1
+        explorer.group.value = group
+        assert explorer.frame["retained"].is_monotonic_decreasing, group
+
+
+def test_just_my_code_counts_only_my_objects() -> None:
+    rows = [[i, -i] for i in range(5_000)]
+    namespace = {"rows": rows}
+    snap = jupyter_memsnap.take(roots=[("rows", "variable", rows, (namespace,))])
+    ex = Explorer([(1, snap)], group="type")
+    try:
+        everything = ex.frame.set_index("type").loc["list"]
+        ex.mine.value = True
+        mine = ex.frame.set_index("type").loc["list"]
+        assert mine["count"] == len(rows) + 1 < everything["count"]
+        assert mine["size"] == sys.getsizeof(rows) + sum(sys.getsizeof(r) for r in rows)
+        assert mine["retained"] == snap.retained[snap.row(id(rows))]
+        assert ex.selection.total_rows >= len(ex.frame)
+    finally:
+        ex.close()
 
 
 @pytest.mark.parametrize("group", ["variable", "module", "object"])

@@ -66,14 +66,27 @@ class Retention:
         """Bytes freed if every hidden holder let go (what ``%memsnap release`` frees)."""
         return int(self.retained[-1])
 
-    def type_inclusive(self, snap: Snapshot) -> np.ndarray:
-        """Per type: retained bytes of its objects not dominated by another of its kind."""
+    def type_inclusive(self, snap: Snapshot, keep: np.ndarray | None = None) -> np.ndarray:
+        """Per type: retained bytes of its objects not dominated by another of its kind
+        (only the rows ``keep`` marks, when given)."""
         n_types = len(snap.type_table)
         extra = len(self.idom) - len(snap)
-        types = np.concatenate(
-            [snap.type_index.astype(np.int32), np.full(extra, n_types, np.int32)]
-        )
+        own = snap.type_index.astype(np.int32)
+        if keep is not None:
+            own = np.where(keep, own, np.int32(n_types))
+        types = np.concatenate([own, np.full(extra, n_types, np.int32)])
         return graph.type_inclusive(self.idom, self.retained, types, n_types + 1)[:n_types]
+
+    def held_by_group(self, label: str) -> np.ndarray:
+        """The objects a holder group keeps alive that nothing else in the group does: the
+        rows its node, or one of its roots' nodes, immediately dominates."""
+        n = self.n_objects
+        start = n + len(self.roots)
+        groups = [start + g for g, (name, _) in enumerate(self.groups) if name == label]
+        if not groups:
+            return np.zeros(0, np.int64)
+        members = np.flatnonzero(np.isin(self.idom[n:start], groups)) + n
+        return np.flatnonzero(np.isin(self.idom[:n], [*groups, *members]))
 
 
 def _holder_edges_removed(snap: Snapshot, roots: tuple[Root, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -18,9 +18,9 @@ passing through classes, modules (and their namespaces), functions, code or fram
 stop set :func:`views.tables.shared_mask` that the variables' ``reachable`` size uses -- or,
 when the snapshot knows cells of birth, when it was born in a cell. One breadth-first pass
 over the snapshot's CSR graph (numpy, one step per level: O(objects + edges)) gives a
-boolean per row, computed once per snapshot and cached. Then: ``type`` keeps the types with
-at least one such object, ``module`` the modules defining them, ``object``/``new``/``freed``
-the objects themselves; ``variable``, ``holder`` and ``cell`` are the user's by definition
+boolean per row, computed once per snapshot and cached. Then ``type`` and ``module`` are
+recomputed over those objects only (count, size, retained and share of what is mine),
+``object``/``new``/``freed`` keep the objects themselves; ``variable``, ``holder`` and ``cell`` are the user's by definition
 and ``site`` is left as it is. A diff keeps what is mine in either snapshot.
 
 Nothing here holds a user object: only Snapshots (ids and numbers) and DataFrames of them.
@@ -41,7 +41,7 @@ from ..api import path_namer
 from ..model.diff import SnapshotDiff
 from ..model.retention import reach_mask
 from ..model.snapshot import Snapshot
-from ..views import select, tables
+from ..views import diffs, select, tables
 from ..views.paths import rows_frame, why_frame
 
 OBJECT_GROUPS = ("object",)
@@ -180,7 +180,6 @@ class ExplorerData:
         self.snapshots: dict[int, Snapshot] = dict(snapshots)
         self._diffs: dict[tuple[int, int], SnapshotDiff] = {}
         self._mine: dict[int, np.ndarray] = {}
-        self._mine_codes: dict[int, np.ndarray] = {}
         # Per-object tables have a row per object: few of them are kept.
         self._base: _Lru = _Lru(8)
         self._objects: _Lru = _Lru(2)
@@ -195,7 +194,6 @@ class ExplorerData:
         """Drop every cached table (the snapshots stay)."""
         self._diffs.clear()
         self._mine.clear()
-        self._mine_codes.clear()
         for cache in (self._base, self._objects, self._selected, self._sorted):
             cache.clear()
 
@@ -235,21 +233,38 @@ class ExplorerData:
                     snap, rows, frame = source.before, source.freed_rows, source.freed
             else:
                 snap, rows, frame = source, np.arange(len(source)), source.objects
-            frame = frame.reset_index(drop=True)
-            frame["retained"] = snap.retained[rows]
-            return _Objects(frame, snap, np.asarray(rows, dtype=np.int64))
+            retained = snap.retained[rows]
+            largest = np.argsort(-retained, kind="stable")
+            frame = frame.iloc[largest].reset_index(drop=True)
+            frame["retained"] = retained[largest]
+            return _Objects(frame, snap, np.asarray(rows, dtype=np.int64)[largest])
 
         return self._objects.get((q.snapshot, q.baseline, q.group), compute)
 
     def base(self, q: Query) -> pd.DataFrame:
         """The whole table of the query's grouping, in its own order (not a copy: the
-        caller must not modify it)."""
+        caller must not modify it). With "just my code", types and modules count only
+        the objects it keeps."""
         if q.per_object:
             return self._object_table(q).frame
+        mine = q.mine and q.group in ("type", "module")
         return self._base.get(
-            (q.snapshot, q.baseline, q.group),
-            lambda: select.grouped(self.source(q.snapshot, q.baseline), q.group),
+            (q.snapshot, q.baseline, q.group, mine),
+            lambda: (
+                self._mine_table(q)
+                if mine
+                else select.grouped(self.source(q.snapshot, q.baseline), q.group)
+            ),
         )
+
+    def _mine_table(self, q: Query) -> pd.DataFrame:
+        source = self.source(q.snapshot, q.baseline)
+        if isinstance(source, SnapshotDiff) and q.baseline is not None:
+            table = diffs.types_diff if q.group == "type" else diffs.modules_diff
+            return table(source, self.mine(q.baseline), self.mine(q.snapshot))
+        assert isinstance(source, Snapshot)
+        grouping = tables.types_table if q.group == "type" else tables.modules_table
+        return grouping(source, self.mine(q.snapshot))
 
     # ------------------------------------------------------------ just my code
     def mine(self, snapshot: int) -> np.ndarray:
@@ -258,33 +273,9 @@ class ExplorerData:
             self._mine[snapshot] = mine_mask(self.snapshots[snapshot])
         return self._mine[snapshot]
 
-    def _mine_type_codes(self, snapshot: int) -> np.ndarray:
-        if snapshot not in self._mine_codes:
-            snap = self.snapshots[snapshot]
-            self._mine_codes[snapshot] = np.unique(snap.type_index[self.mine(snapshot)])
-        return self._mine_codes[snapshot]
-
-    def _mine_type_names(self, q: Query) -> set[tuple[str, str]]:
-        """(module, qualname) of types with objects of mine, in either snapshot of a diff."""
-        names: set[tuple[str, str]] = set()
-        numbers = [q.snapshot]
-        if q.is_diff and q.baseline is not None:
-            numbers.append(q.baseline)
-        for n in numbers:
-            t = self.snapshots[n].type_table
-            names.update((t.module[c], t.qualname[c]) for c in self._mine_type_codes(n))
-        return names
-
     def _mine_rows(self, q: Query, frame: pd.DataFrame) -> np.ndarray | None:
         """Bool per row of ``frame`` (a filtered base table): is it kept by "just my code";
         None when the grouping keeps everything."""
-        if q.group in ("type", "module"):
-            names = self._mine_type_names(q)
-            if q.group == "module":
-                modules = {m for m, _ in names}
-                return np.asarray(frame["module"].isin(modules), dtype=bool)
-            pairs = zip(frame["module"], frame["type"], strict=True)
-            return np.fromiter(((m, t) in names for m, t in pairs), dtype=bool, count=len(frame))
         if q.per_object:
             objects = self._object_table(q)
             number = q.baseline if q.group == "freed" and q.baseline is not None else q.snapshot
@@ -352,7 +343,8 @@ class ExplorerData:
                 small = np.asarray(sizes < COLLAPSE_SHARE * self._total(q, base, measure))
                 hidden, hidden_bytes = int(small.sum()), int(sizes[small].sum())
                 frame = frame[~small]
-            return Selection(frame, len(base), measure, hidden, hidden_bytes, literal)
+            total = len(self.base(replace(q, mine=False))) if q.mine else len(base)
+            return Selection(frame, total, measure, hidden, hidden_bytes, literal)
 
         key = replace(q, sort="", ascending=False)
         return self._selected.get(key, compute)
@@ -409,7 +401,7 @@ class ExplorerData:
                     number, rows = n, found[:1]
                     break
         elif q.group == "holder":
-            rows = [row for label, row in snap.retention.groups if label == record["held_by"]]
+            rows = _largest(snap, snap.retention.held_by_group(str(record["held_by"])), top)
         elif q.group in ("cell", "site"):
             labeller = getattr(tables, "born_labels" if q.group == "cell" else "site_labels", None)
             labels = labeller(snap) if labeller is not None else None

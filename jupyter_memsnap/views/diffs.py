@@ -35,26 +35,37 @@ def ranking(growth: bool) -> str:
     return "growth only, largest first" if growth else "largest changes first (+ grew, - shrank)"
 
 
-def _retained_by_type(snap: Snapshot, codes: np.ndarray, n: int) -> np.ndarray:
+def _retained_by_type(
+    snap: Snapshot, codes: np.ndarray, n: int, keep: np.ndarray | None
+) -> np.ndarray:
     """The snapshot's per-type inclusive retained sizes, on the diff's common type codes."""
-    inclusive = snap.retention.type_inclusive(snap)
+    inclusive = snap.retention.type_inclusive(snap, keep)
     return np.bincount(codes, weights=inclusive, minlength=n).astype(np.int64)
 
 
-def types_diff(d: SnapshotDiff) -> pd.DataFrame:
+def types_diff(
+    d: SnapshotDiff, keep_a: np.ndarray | None = None, keep_b: np.ndarray | None = None
+) -> pd.DataFrame:
     """type, module, count/size/retained in a and b and their change, new/freed/survived
-    objects; largest changes (growth or shrinkage) first."""
+    objects; largest changes (growth or shrinkage) first. ``keep_a``/``keep_b``: count only
+    these rows of each snapshot."""
     m = d._match
     names = m["names"]
     n = len(names)
-    kept_a, freed, kept_a_size, freed_size = tally(m["type_a"], ~m["survived_a"], d.before.sizes, n)
-    survived, new, kept_b_size, new_size = tally(m["type_b"], ~m["survived_b"], d.after.sizes, n)
+    a = slice(None) if keep_a is None else keep_a
+    b = slice(None) if keep_b is None else keep_b
+    kept_a, freed, kept_a_size, freed_size = tally(
+        m["type_a"][a], ~m["survived_a"][a], d.before.sizes[a], n
+    )
+    survived, new, kept_b_size, new_size = tally(
+        m["type_b"][b], ~m["survived_b"][b], d.after.sizes[b], n
+    )
     sides = {
         "count": (kept_a + freed, survived + new),
         "size": (kept_a_size + freed_size, kept_b_size + new_size),
         "retained": (
-            _retained_by_type(d.before, m["code_a"], n),
-            _retained_by_type(d.after, m["code_b"], n),
+            _retained_by_type(d.before, m["code_a"], n, keep_a),
+            _retained_by_type(d.after, m["code_b"], n, keep_b),
         ),
     }
     columns: dict[str, Any] = {"type": names[:, 1] if n else [], "module": names[:, 0] if n else []}
@@ -68,10 +79,12 @@ def types_diff(d: SnapshotDiff) -> pd.DataFrame:
     return by_change(df, "size_diff", "retained_diff")
 
 
-def modules_diff(d: SnapshotDiff) -> pd.DataFrame:
+def modules_diff(
+    d: SnapshotDiff, keep_a: np.ndarray | None = None, keep_b: np.ndarray | None = None
+) -> pd.DataFrame:
     """The per-type diff summed by the module that defines each type (without retained
     sizes: one module's types keep each other's objects alive, their sum would count twice)."""
-    t = types_diff(d)
+    t = types_diff(d, keep_a, keep_b)
     cols = [c for c in t.columns if c not in ("type", "module") and not c.startswith("retained")]
     out = t.groupby("module", as_index=False, sort=False)[cols].sum()
     return by_change(out, "size_diff", "new_size")

@@ -32,19 +32,27 @@ reaching a module or a class from a variable says nothing about what the variabl
 
 
 def _grouped(
-    snap: Snapshot, keys: list[str], key_of_type: pd.DataFrame, retained: bool
+    snap: Snapshot,
+    keys: list[str],
+    key_of_type: pd.DataFrame,
+    retained: bool,
+    keep: np.ndarray | None = None,
 ) -> pd.DataFrame:
     n_types = len(snap.type_table)
-    counts = np.bincount(snap.type_index, minlength=n_types)
-    sizes = np.bincount(snap.type_index, weights=snap.sizes, minlength=n_types)
-    per_type = key_of_type.assign(count=counts, size=sizes.astype(np.int64))
+    types, sizes = snap.type_index, snap.sizes
+    if keep is not None:
+        types, sizes = types[keep], sizes[keep]
+    counts = np.bincount(types, minlength=n_types)
+    per_type = key_of_type.assign(
+        count=counts, size=np.bincount(types, weights=sizes, minlength=n_types).astype(np.int64)
+    )
     columns = ["count", "size"]
     if retained:
-        per_type["retained"] = snap.retention.type_inclusive(snap)
+        per_type["retained"] = snap.retention.type_inclusive(snap, keep)
         columns.append("retained")
     per_type = per_type[per_type["count"] > 0]
     out = per_type.groupby(keys, sort=False, as_index=False)[columns].sum()
-    total = max(int(snap.sizes.sum()), 1)
+    total = max(int(sizes.sum()), 1)
     out["share"] = out["size"] / total
     return out.sort_values(["size", "count"], ascending=False, ignore_index=True)
 
@@ -54,15 +62,16 @@ def _type_frame(snap: Snapshot) -> pd.DataFrame:
     return pd.DataFrame({"type": list(t.qualname), "module": list(t.module)})
 
 
-def types_table(snap: Snapshot) -> pd.DataFrame:
+def types_table(snap: Snapshot, keep: np.ndarray | None = None) -> pd.DataFrame:
     """type, module, count, size (shallow bytes), retained (the type's inclusive size: bytes
-    its objects keep alive, nothing counted twice), share of all bytes; largest first."""
-    return _grouped(snap, ["type", "module"], _type_frame(snap), retained=True)
+    its objects keep alive, nothing counted twice), share of all bytes; largest first.
+    ``keep``: count only these rows (their share is of their own total)."""
+    return _grouped(snap, ["type", "module"], _type_frame(snap), retained=True, keep=keep)
 
 
-def modules_table(snap: Snapshot) -> pd.DataFrame:
+def modules_table(snap: Snapshot, keep: np.ndarray | None = None) -> pd.DataFrame:
     """module (that defines the type), count, size, share; largest first."""
-    return _grouped(snap, ["module"], _type_frame(snap)[["module"]], retained=False)
+    return _grouped(snap, ["module"], _type_frame(snap)[["module"]], retained=False, keep=keep)
 
 
 def objects_table(snap: Snapshot) -> pd.DataFrame:

@@ -168,10 +168,10 @@ def output_dir() -> Path:
 
 
 def copy_for_docs(screenshot: Path) -> Path | None:
-    """With ``MEMSNAP_DOCS_SCREENSHOT=1``, copy the screenshot to ``docs/explorer.png``."""
+    """With ``MEMSNAP_DOCS_SCREENSHOT=1``, copy the screenshot to ``docs/`` (same name)."""
     if os.environ.get("MEMSNAP_DOCS_SCREENSHOT") != "1":
         return None
-    target = Path(__file__).resolve().parent.parent / "docs" / "explorer.png"
+    target = Path(__file__).resolve().parent.parent / "docs" / screenshot.name
     target.parent.mkdir(exist_ok=True)
     shutil.copyfile(screenshot, target)
     return target

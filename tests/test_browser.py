@@ -54,6 +54,37 @@ COLUMN_TEXTS = """([selector, column]) => {
   return [...table.querySelectorAll('tbody tr')].map(tr => tr.children[k].textContent);
 }"""
 GRID = f"{EXPLORER} .memsnap-table table.memsnap-grid"
+CONTRAST = """(selector) => {
+  const parse = c => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(',').map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const lum = ({r, g, b}) => {
+    const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {  // every ancestor's background, composited over white
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) layers.push(getComputedStyle(e).backgroundColor);
+    let c = {r: 255, g: 255, b: 255};
+    for (const layer of layers.reverse()) {
+      const p = parse(layer);
+      if (!p || p.a === 0) continue;
+      c = {r: p.r * p.a + c.r * (1 - p.a), g: p.g * p.a + c.g * (1 - p.a),
+           b: p.b * p.a + c.b * (1 - p.a)};
+    }
+    return c;
+  };
+  const cells = [...document.querySelectorAll(`${selector} td.up, ${selector} td.down`)];
+  const ratios = cells.map(td => {
+    const [hi, lo] = [lum(parse(getComputedStyle(td).color)), lum(background(td))]
+      .sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  });
+  return ratios.length ? Math.min(...ratios) : null;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +192,7 @@ def test_explorer_in_jupyterlab(requirements: None, tmp_path: Path) -> None:
             page.wait_for_selector(f"{EXPLORER} .memsnap-paths table.memsnap-grid tbody tr")
             paths = page.inner_text(f"{EXPLORER} .memsnap-paths")
             # the largest new array: the object array under frame's strings (or matrix)
-            held = re.search(r"\b(frame|matrix) → [^\n]*ndarray", paths)
+            held = re.search(r"\b(frame|matrix)\S* → [^\n]*ndarray", paths)
             assert held and f"del {held.group(1)}" in paths, paths
 
             explorer = page.locator(EXPLORER)
@@ -180,6 +211,25 @@ def test_explorer_in_jupyterlab(requirements: None, tmp_path: Path) -> None:
                     .filter(img => img.naturalWidth > 300).length === 2"""
             )
             explorer.screenshot(path=str(out / "explorer-plots.png"))
+
+            # growth and shrinkage readable on every row, in the light and the dark theme
+            phase("contrast in both themes")
+            explorer.locator(".lm-TabBar-tab", has_text="Table").click()
+            page.wait_for_selector(f"{GRID} tbody tr td.up")
+            light = page.evaluate(CONTRAST, GRID)
+            assert light is not None and light >= 4.5, light
+            page.evaluate(
+                "window.jupyterapp.commands.execute("
+                "'apputils:change-theme', {theme: 'JupyterLab Dark'})"
+            )
+            page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+            page.wait_for_function(f"() => ({CONTRAST})({GRID!r}) !== {light!r}", timeout=30_000)
+            dark = page.evaluate(CONTRAST, GRID)
+            assert dark is not None and dark >= 4.5, dark
+            explorer.scroll_into_view_if_needed()
+            shot = out / "explorer-dark.png"
+            explorer.screenshot(path=str(shot))
+            copy_for_docs(shot)
         except Exception:
             page.screenshot(path=str(out / "explorer-failure.png"), full_page=True)
             (out / "explorer-failure.html").write_text(page.content())

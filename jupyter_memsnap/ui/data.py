@@ -20,8 +20,9 @@ when the snapshot knows cells of birth, when it was born in a cell. One breadth-
 over the snapshot's CSR graph (numpy, one step per level: O(objects + edges)) gives a
 boolean per row, computed once per snapshot and cached. Then ``type`` and ``module`` are
 recomputed over those objects only (count, size, retained and share of what is mine),
-``object``/``new``/``freed`` keep the objects themselves; ``variable``, ``holder`` and ``cell`` are the user's by definition
-and ``site`` is left as it is. A diff keeps what is mine in either snapshot.
+``object``/``new``/``freed`` keep the objects themselves; ``variable``, ``holder`` and
+``cell`` are the user's by definition and ``site`` is left as it is. A diff keeps what is
+mine in either snapshot.
 
 Nothing here holds a user object: only Snapshots (ids and numbers) and DataFrames of them.
 """

@@ -29,6 +29,7 @@ import pandas as pd
 from ..model.diff import SnapshotDiff
 from ..model.snapshot import Snapshot
 from ..views import memory
+from ..views.columns import side_name
 from ..views.format import human_bytes
 from ..views.history import history_table
 from ..views.html import STYLE, html_table, text_table
@@ -506,6 +507,16 @@ class Explorer:
             f"unattributed {human_bytes(unattributed, signed=True)}"
         )
 
+    def _sides(self) -> tuple[str, str] | None:
+        """How a diff's headers name its two snapshots (label, else number)."""
+        q = self.query
+        if not q.is_diff or q.baseline is None:
+            return None
+        snaps = self.data.snapshots
+        return side_name(q.baseline, snaps[q.baseline].label), side_name(
+            q.snapshot, snaps[q.snapshot].label
+        )
+
     def _render(self) -> None:
         q = self.query
         sel = self.selection
@@ -518,7 +529,9 @@ class Explorer:
         if self.error:
             self.table.value = f"<p class='memsnap-note'>{html.escape(self.error)}</p>"
         else:
-            self.table.value = html_table(page, sort=q.sort, ascending=q.ascending, first=first)
+            self.table.value = html_table(
+                page, sort=q.sort, ascending=q.ascending, first=first, sides=self._sides()
+            )
         self.status.value = f"<span class='memsnap-note'>{html.escape(self._describe(sel))}</span>"
         self.previous.disabled = self._page == 0
         self.next.disabled = self._page >= pages - 1
@@ -636,7 +649,9 @@ class Explorer:
         if q.collapse:
             how.append("small collapsed")
         size = int(self.page_size.value)
-        body = self.error or text_table(self._page_frame(sel), first=self._page * size + 1)
+        body = self.error or text_table(
+            self._page_frame(sel), first=self._page * size + 1, sides=self._sides()
+        )
         return f"{self.summary_text()}\n{', '.join(how)}; {self._describe(sel)}\n{body}"
 
     def static_html(self) -> str:
@@ -646,7 +661,11 @@ class Explorer:
         sel = self.selection
         size = int(self.page_size.value)
         table = html.escape(self.error) or html_table(
-            self._page_frame(sel), sort=q.sort, ascending=q.ascending, first=self._page * size + 1
+            self._page_frame(sel),
+            sort=q.sort,
+            ascending=q.ascending,
+            first=self._page * size + 1,
+            sides=self._sides(),
         )
         return (
             f"{STYLE}<div class='memsnap memsnap-explorer memsnap-static'>"

@@ -12,10 +12,19 @@ import pandas as pd
 from .columns import header
 from .format import for_display
 
-GROWTH_COLOR = "#c62828"
-SHRINK_COLOR = "#2e7d32"
+COLORS = {"light": ("#b71c1c", "#1b5e20"), "dark": ("#ff8a80", "#81c784")}
+"""(growth, shrinkage) per theme: at least 4.5:1 against the theme's background and the
+striped rows (JupyterLab's own error and success colours are not, on its dark stripes)."""
 
 STYLE = f"""<style>
+.memsnap {{
+  --memsnap-up: {COLORS["light"][0]};
+  --memsnap-down: {COLORS["light"][1]};
+}}
+body[data-jp-theme-light="false"] .memsnap, body.vscode-dark .memsnap {{
+  --memsnap-up: {COLORS["dark"][0]};
+  --memsnap-down: {COLORS["dark"][1]};
+}}
 .memsnap .memsnap-grid {{
   border-collapse: collapse;
   font-family: var(--jp-code-font-family, monospace);
@@ -29,14 +38,13 @@ STYLE = f"""<style>
   border-bottom: 1px solid var(--jp-border-color1, #bbb);
   white-space: nowrap;
 }}
-.memsnap .memsnap-grid td {{ padding: 1px 10px; white-space: nowrap; }}
-.memsnap .memsnap-grid tbody tr:nth-child(even) {{
-  background: var(--jp-layout-color2, #f3f3f3);
-}}
+.memsnap .memsnap-grid th[title] {{ cursor: help; }}
+.memsnap .memsnap-grid td {{ padding: 1px 10px; white-space: nowrap; text-align: left; }}
+.memsnap .memsnap-grid tbody tr:nth-child(even) {{ background: rgba(127, 127, 127, 0.08); }}
 .memsnap .memsnap-grid .num {{ text-align: right; }}
 .memsnap .memsnap-grid td.wrap {{ white-space: normal; max-width: 60em; }}
-.memsnap .memsnap-grid .up {{ color: {GROWTH_COLOR}; font-weight: 600; }}
-.memsnap .memsnap-grid .down {{ color: {SHRINK_COLOR}; font-weight: 600; }}
+.memsnap .memsnap-grid .up {{ color: var(--memsnap-up); font-weight: 600; }}
+.memsnap .memsnap-grid .down {{ color: var(--memsnap-down); font-weight: 600; }}
 .memsnap .memsnap-scroll {{ overflow-x: auto; max-width: 100%; }}
 .memsnap .memsnap-note {{ color: var(--jp-ui-font-color2, #666); }}
 </style>"""

@@ -159,13 +159,23 @@ def test_explorer_in_jupyterlab(requirements: None, tmp_path: Path) -> None:
             names = wait_column(page, "name", "['frame', 'matrix', 'records'].includes(t)")
             assert set(names) == {"frame", "matrix", "records"}
 
-            # drill down: the paths to root name the variable, with the fix
-            phase("drill down")
-            page.locator(f"{EXPLORER} .memsnap-row select").select_option(index=1)
+            # click the first row: its details, the paths to root name the variable, with
+            # the fix, and what it refers to
+            phase("click a row")
+            page.locator(f"{GRID} tbody tr[data-row='0']").click()
             page.wait_for_selector(f"{EXPLORER} .memsnap-paths table.memsnap-grid tbody tr")
             paths = page.inner_text(f"{EXPLORER} .memsnap-paths")
             assert f"{names[0]} → " in paths and f"del {names[0]}" in paths, paths
+            page.wait_for_selector(f"{EXPLORER} .memsnap-contains table.memsnap-grid tbody tr")
             page.screenshot(path=str(out / "explorer-variables-page.png"), full_page=True)
+
+            # click a header: sorted by it, largest first; again: smallest first
+            phase("click a header")
+            page.locator(f"{GRID} th[data-column='size']").click()
+            page.wait_for_selector(f"{GRID} th[data-column='size']:has-text('▼')")
+            page.locator(f"{GRID} th[data-column='size']").click()
+            page.wait_for_selector(f"{GRID} th[data-column='size']:has-text('▲')")
+            assert page.locator(f"{EXPLORER} .memsnap-sort select").input_value() == "size"
 
             # compare to snapshot 1: a diff by type, growth first and in red
             phase("compare to snapshot 1")
@@ -230,10 +240,25 @@ def test_explorer_in_jupyterlab(requirements: None, tmp_path: Path) -> None:
             shot = out / "explorer-dark.png"
             explorer.screenshot(path=str(shot))
             copy_for_docs(shot)
+
+            # saved, and reopened after the kernel is gone: the static table, no error
+            phase("reopen without the kernel")
+            page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+            page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+            page.evaluate("window.jupyterapp.serviceManager.sessions.shutdownAll()")
+            page.goto(f"{lab.url}/lab/tree/explorer.ipynb")
+            page.wait_for_selector(".memsnap-fallback .memsnap-static", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)  # a new kernel: no models
+            fallback = page.locator(".memsnap-fallback .memsnap-static")
+            assert fallback.is_visible()
+            assert "snapshot 2 'loaded'" in fallback.inner_text()
+            assert page.locator(EXPLORER).count() == 0
+            assert not page.get_by_text("model not found").is_visible()
+            page.screenshot(path=str(out / "explorer-reopened.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(out / "explorer-failure.png"), full_page=True)
             (out / "explorer-failure.html").write_text(page.content())
             raise
         finally:
             browser.close()
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 150

@@ -80,7 +80,7 @@ def at(frame: pd.DataFrame, row: Any, column: str) -> Any:
 def table_rows(ex: Explorer) -> int:
     """Rows of the HTML table the widget shows."""
     value: str = ex.table.value
-    return value.count("<tr>") - 1  # minus the header
+    return value.count("<tr data-row=")
 
 
 # ----------------------------------------------------------------------------- basics
@@ -470,6 +470,49 @@ def test_drill_down_in_a_diff(explorer: Explorer) -> None:
         assert len(explorer.instances) == 1
 
 
+def test_clicks_on_headers_sort_and_clicks_on_rows_drill_down(explorer: Explorer) -> None:
+    def click(**what: Any) -> None:
+        explorer.table.clicked = {**what, "n": explorer.table.clicked.get("n", 0) + 1}
+
+    click(kind="header", column="count")
+    assert (explorer.sort.value, explorer.order.value) == ("count", "descending")
+    assert explorer.frame["count"].is_monotonic_decreasing
+    click(kind="header", column="count")  # the same header again: the other way
+    assert explorer.order.value == "ascending"
+    assert explorer.frame["count"].is_monotonic_increasing
+    click(kind="header", column="no such column")
+    assert explorer.sort.value == "count"
+    click(kind="row", row=2)
+    assert explorer.row.value == 2
+    assert not explorer.instances.empty
+    contains = explorer.contains  # what the picked object refers to, by type
+    assert list(contains.columns) == ["type", "count", "size", "retained"]
+    assert "data-row='2'" in explorer.table.value
+    click(kind="row", row=10_000)
+    assert explorer.row.value == 2
+
+
+def test_contains_lists_a_containers_referents_by_type() -> None:
+    import numpy as np
+
+    def snapshot() -> Snapshot:
+        box: dict[str, Any] = {"box": [np.ones(1000), np.ones(2000), "label", 1.5]}
+        return jupyter_memsnap.take(roots=[("box", "variable", box.pop("box"), ())])
+
+    snap = snapshot()
+    ex = Explorer([(1, snap)], group="variable")
+    try:
+        ex.row.value = 0
+        contains = ex.contains.set_index("type")
+        assert contains.loc["numpy.ndarray", "count"] == 2
+        assert contains.loc["numpy.ndarray", "size"] == sum(
+            sys.getsizeof(np.ones(n)) for n in (1000, 2000)
+        )
+        assert contains.index[0] == "numpy.ndarray"  # largest retained first
+    finally:
+        ex.close()
+
+
 def test_page_change_clears_the_row(explorer: Explorer) -> None:
     explorer.row.value = 1
     assert not explorer.instances.empty
@@ -661,16 +704,18 @@ def test_browse_magic(ip: Any) -> None:
     ip.run_line_magic("memsnap", "take -l two")
     with capture_output() as cap:
         assert ip.run_line_magic("memsnap", "browse") is None  # nothing lands in Out
-    data = cap.outputs[0].data
-    assert "application/vnd.jupyter.widget-view+json" in data
-    assert data["text/plain"].startswith("snapshot 2 'two'")
+    fallback, live = (out.data for out in cap.outputs)
+    assert set(fallback) == {"text/html"}  # the static table: outlives the kernel
+    assert "memsnap-fallback" in fallback["text/html"] and "memsnap-static" in fallback["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in live and "text/html" not in live
+    assert live["text/plain"].startswith("snapshot 2 'two'")
     with capture_output() as cap:
         ip.run_line_magic("memsnap", "browse one two --by variable --top 5")
-    text = cap.outputs[0].data["text/plain"]
+    text = cap.outputs[-1].data["text/plain"]
     assert "compared to snapshot 1 'one'" in text and "by variable" in text
     with capture_output() as cap:
         ip.run_line_magic("memsnap", "browse 1")
-    assert cap.outputs[0].data["text/plain"].startswith("snapshot 1 'one'")
+    assert cap.outputs[-1].data["text/plain"].startswith("snapshot 1 'one'")
     with pytest.raises(UsageError, match="cannot group by 'holder' here"):
         ip.run_line_magic("memsnap", "browse 1 2 --by holder")
     with pytest.raises(UsageError, match="does not exist"):

@@ -39,7 +39,7 @@ def test_out_holds_a_deleted_dataframe_until_release(kernel: KernelSession) -> N
     n = shown.execution_count
     ok(kernel.execute("block = df._mgr.blocks[0].values\ndel df"))
     why = text(ok(kernel.execute("%memsnap why block")))
-    assert f"Out[{n}] → DataFrame" in why, why
+    assert f"Out[{n}]['x'] → ndarray" in why, why  # the output's column, named
     assert "%reset -f out" in why
     ok(kernel.execute("del block"))
     holders = text(ok(kernel.execute("%memsnap take\n%memsnap show --by holder")))

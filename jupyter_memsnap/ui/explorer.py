@@ -19,7 +19,7 @@ import contextlib
 import html
 import io
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -33,7 +33,9 @@ from ..views.columns import side_name
 from ..views.format import human_bytes
 from ..views.history import history_table
 from ..views.html import STYLE, html_table, text_table
+from ..views.paths import contains_frame
 from .data import DIFF_OBJECT_GROUPS, OBJECT_GROUPS, ExplorerData, Query, Selection
+from .grid import Grid
 
 _plots: ModuleType | None
 try:  # matplotlib figures of the views; the plots tab says so when they are missing
@@ -42,6 +44,16 @@ try:  # matplotlib figures of the views; the plots tab says so when they are mis
     _plots = _plots_module
 except ImportError:  # pragma: no cover - depends on the installation
     _plots = None
+
+FALLBACK_STYLE = """<style>
+body:has(.memsnap-explorer:not(.memsnap-static)) .memsnap-fallback { display: none; }
+.jp-OutputArea-child:has(.memsnap-fallback) + .jp-OutputArea-child:not(:has(.memsnap-explorer)) {
+  display: none;
+}
+</style>"""
+"""The static table hides once a live explorer is on the page; until then (or for good, in
+a notebook reopened without the kernel) the widget output after it, which only says
+"Loading widget..." or "model not found", is hidden instead."""
 
 NONE = 0
 """The baseline picker's value for "no baseline" (snapshot numbers start at 1)."""
@@ -144,6 +156,7 @@ class Explorer:
         self._instance_snapshot = snapshot
         self._instances = pd.DataFrame()
         self._paths = pd.DataFrame()
+        self._contains = pd.DataFrame()
         self.error = ""
         wide = {"description_width": "initial"}
 
@@ -184,7 +197,7 @@ class Explorer:
             tooltip="hide rows under 0.5 % of the total",
             layout={"width": "auto", "margin": "0 1em"},
         )
-        self.table = widgets.HTML()
+        self.table = Grid()
         self.status = widgets.HTML()
         self.previous = widgets.Button(description="◀ previous", layout={"width": "auto"})
         self.next = widgets.Button(description="next ▶", layout={"width": "auto"})
@@ -209,6 +222,7 @@ class Explorer:
             layout={"width": "520px"},
         )
         self.paths_html = widgets.HTML()
+        self.contains_html = widgets.HTML(layout={"margin": "0 0 0 2em"})
         self.timeline_image = widgets.Image(format="png", layout=_IMAGE_LAYOUT)
         self.bars_image = widgets.Image(format="png", layout=_IMAGE_LAYOUT)
         self.plots_note = widgets.HTML()
@@ -235,6 +249,8 @@ class Explorer:
             (self.instances_html, "memsnap-instances"),
             (self.instance, "memsnap-instance"),
             (self.paths_html, "memsnap-paths"),
+            (self.contains_html, "memsnap-contains"),
+            (self.table, "memsnap-clickable"),
             (self.summary, "memsnap-summary"),
         ):
             w.add_class(cls)
@@ -248,7 +264,9 @@ class Explorer:
                 self.row,
                 self.instances_html,
                 self.instance,
-                self.paths_html,
+                widgets.HBox(
+                    [self.paths_html, self.contains_html], layout={"flex_flow": "row wrap"}
+                ),
             ]
         )
         plots_tab = widgets.VBox([self.plots_note, self.timeline_image, self.bars_image])
@@ -264,6 +282,7 @@ class Explorer:
             w.observe(self._on_rows, names="value")
         self.row.observe(self._on_row, names="value")
         self.instance.observe(self._on_instance, names="value")
+        self.table.observe(self._on_click, names="clicked")
         self.tabs.observe(self._on_tab, names="selected_index")
         self.previous.on_click(lambda _: self.turn(-1))
         self.next.on_click(lambda _: self.turn(+1))
@@ -351,6 +370,11 @@ class Explorer:
         """Paths to root of the picked object, in notebook words, with the fix."""
         return self._paths.copy()
 
+    @property
+    def contains(self) -> pd.DataFrame:
+        """What the picked object refers to, by type, with retained sizes."""
+        return self._contains.copy()
+
     # ------------------------------------------------------------ options
     @contextlib.contextmanager
     def _quietly(self) -> Iterator[None]:
@@ -393,6 +417,8 @@ class Explorer:
         with self._quietly():
             self.sort.options = [("(largest first)", "")] + [(str(c), str(c)) for c in columns]
             self.sort.value = value
+            if not value:  # the table's own order has no direction
+                self.order.value = "descending"
 
     # ------------------------------------------------------------ events
     def _on_source(self, change: dict[str, Any]) -> None:
@@ -425,6 +451,24 @@ class Explorer:
     def _on_instance(self, change: dict[str, Any]) -> None:
         if not self._quiet:
             self._render_paths()
+
+    def _on_click(self, change: dict[str, Any]) -> None:
+        """A header click sorts by that column (again: the other way); a row click shows
+        that row's details."""
+        click = change["new"] or {}
+        if click.get("kind") == "header":
+            column = str(click.get("column", ""))
+            if column not in [value for _, value in self.sort.options]:
+                return
+            if self.sort.value == column:
+                flipped = "ascending" if self.order.value == "descending" else "descending"
+                self.order.value = flipped
+            else:
+                self.sort.value = column
+        elif click.get("kind") == "row":
+            row = click.get("row")
+            if isinstance(row, int) and row in [value for _, value in self.row.options]:
+                self.row.value = row
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         if change["new"] == 1 and self._plots_stale:
@@ -591,9 +635,13 @@ class Explorer:
     def _render_paths(self) -> None:
         row = int(self.instance.value)
         if row == NO_ROW:
-            self._paths = pd.DataFrame()
-            self.paths_html.value = ""
+            self._paths, self._contains = pd.DataFrame(), pd.DataFrame()
+            self.paths_html.value = self.contains_html.value = ""
             return
+        snap = self.data.snapshots[self._instance_snapshot]
+        self._contains = contains_frame(snap, row)
+        body = html_table(self._contains, empty="it refers to no object")
+        self.contains_html.value = f"<p><b>What it refers to, by type</b></p>{body}"
         self._paths = self.data.paths(self._instance_snapshot, row, self.max_paths)
         title = "What keeps it alive: shortest paths from named roots, and the fix"
         body = html_table(
@@ -684,6 +732,22 @@ class Explorer:
         bundle["text/plain"] = self.text()
         bundle["text/html"] = self.static_html()
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """Two outputs: the static table, then the widget. A front end that renders the
+        widget prefers it to ``text/html``, so the table must be an output of its own to
+        outlive the kernel: a notebook reopened without the widget's state shows the table,
+        not "model not found". Each hides the other (CSS ``:has``) when the live widget is
+        on the page."""
+        from IPython import display as ipython_display
+
+        display: Callable[..., object] = ipython_display.display
+        bundle = self._repr_mimebundle_()
+        table = bundle.pop("text/html")
+        display(
+            {"text/html": f"{FALLBACK_STYLE}<div class='memsnap-fallback'>{table}</div>"}, raw=True
+        )
+        display(bundle, raw=True)
 
     def close(self) -> None:
         """Close every widget (front ends drop the view) and forget the cached tables."""

@@ -46,6 +46,11 @@ body[data-jp-theme-light="false"] .memsnap, body.vscode-dark .memsnap {{
 .memsnap .memsnap-grid .up {{ color: var(--memsnap-up); font-weight: 600; }}
 .memsnap .memsnap-grid .down {{ color: var(--memsnap-down); font-weight: 600; }}
 .memsnap .memsnap-scroll {{ overflow-x: auto; max-width: 100%; }}
+.memsnap .memsnap-clickable .memsnap-scroll {{ max-height: 30em; overflow-y: auto; }}
+.memsnap .memsnap-clickable th[data-column], .memsnap .memsnap-clickable tbody tr {{
+  cursor: pointer;
+}}
+.memsnap .memsnap-clickable tbody tr:hover {{ outline: 1px solid var(--jp-brand-color1, #1976d2); }}
 .memsnap .memsnap-note {{ color: var(--jp-ui-font-color2, #666); }}
 </style>"""
 
@@ -123,7 +128,7 @@ def html_table(
                 classes.append("wrap")
             cls = f" class='{' '.join(classes)}'" if classes else ""
             cells.append(f"<td{cls}>{html.escape(str(shown.iat[i, j]))}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
+        body.append(f"<tr data-row='{i}'>{''.join(cells)}</tr>")
     if not body:
         lead = "" if first is None else "<td></td>"
         body.append(

@@ -155,6 +155,49 @@ def test_figure_displays_as_png_in_ipython_without_matplotlib_integration() -> N
     assert fig._repr_png_().startswith(b"\x89PNG")  # type: ignore[attr-defined]
 
 
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    c = rgb / 255.0
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return np.asarray(c @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+@pytest.mark.parametrize("render", ["savefig", "inline"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: timeline_figure(history_frame(6)),
+        lambda: growth_figure(types_diff_frame(4), title="growth"),
+        lambda: types_figure(types_frame(4, True), title="types"),
+    ],
+)
+def test_figures_read_on_a_light_and_a_dark_page(build: Any, render: str) -> None:
+    from PIL import Image
+
+    fig = build()
+    if render == "inline":  # how the inline backend renders a figure in a kernel
+        from IPython.core.pylabtools import print_figure
+        from matplotlib_inline.backend_inline import set_matplotlib_formats  # noqa: F401
+
+        data = print_figure(fig, "png")
+    else:
+        data = png(fig)
+    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"), dtype=np.float64)
+    alpha = image[..., 3:] / 255.0
+    assert alpha[0, 0, 0] == 0 and alpha.mean() < 0.5  # the page shows through
+    title = fig.axes[0].title
+    fig.canvas.draw()
+    box = title.get_window_extent()
+    scale = image.shape[1] / fig.bbox.width
+    top, bottom = image.shape[0] - box.y1 * scale, image.shape[0] - box.y0 * scale
+    rows = slice(max(int(top) - 2, 0), int(bottom) + 2)
+    columns = slice(max(int(box.x0 * scale) - 2, 0), int(box.x1 * scale) + 2)
+    for page in (np.array([255.0, 255.0, 255.0]), np.array([17.0, 17.0, 17.0])):
+        seen = image[..., :3] * alpha + page * (1 - alpha)
+        lum = _luminance(seen[rows, columns])
+        darkest, lightest = lum.min(), lum.max()
+        assert (lightest + 0.05) / (darkest + 0.05) >= 4.5, (page, darkest, lightest)
+
+
 # ---------------------------------------------------------------- timeline
 def test_timeline_lines_labels_and_units() -> None:
     history = history_frame(12)

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from .format import human_bytes
 
@@ -33,6 +35,9 @@ SIZE_COLOR = "#1f77b4"
 """Shallow size bars of :func:`types_figure`."""
 RETAINED_COLOR = "#ff7f0e"
 """Retained size bars of :func:`types_figure`."""
+AXIS_GREY = "0.5"
+"""Axes lines: at least 3:1 against white and against a dark page."""
+HALO_WIDTH = 3.0
 HEAP_COLOR = "#222222"
 RSS_COLOR = "#9467bd"
 OTHER_COLOR = "#c7c7c7"
@@ -60,7 +65,26 @@ _TYPE_COLORS = (
 
 class MemsnapFigure(Figure):
     """A plain ``Figure`` that IPython also displays as a PNG when pyplot's inline
-    integration is not active (figures made without ``pyplot`` have no formatter then)."""
+    integration is not active (figures made without ``pyplot`` have no formatter then).
+
+    It draws itself readable on a light and a dark notebook alike, however it is rendered
+    (``savefig``, the inline backend): a transparent background, grey axes, and text with
+    a light halo, so dark letters stand out on a dark page too."""
+
+    def draw(self, renderer: Any) -> None:
+        self.patch.set_facecolor("none")
+        for ax in self.axes:
+            ax.set_facecolor("none")
+            for spine in ax.spines.values():
+                spine.set_edgecolor(AXIS_GREY)
+            ax.tick_params(which="both", color=AXIS_GREY)
+        halo: list[patheffects.AbstractPathEffect] = [
+            patheffects.withStroke(linewidth=HALO_WIDTH, foreground="white", alpha=0.9)
+        ]
+        for text in self.findobj(Text):
+            if isinstance(text, Text) and text.get_text():
+                text.set_path_effects(halo)
+        super().draw(renderer)
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()

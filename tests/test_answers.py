@@ -228,3 +228,22 @@ def test_diff_headers_name_the_snapshots_and_define_themselves(ip: Any) -> None:
         assert f">{shown}</th>" in html
     assert "title='bytes that would be freed if this went away" in html
     assert "count (before)" in cap.outputs[0].data["text/plain"]
+
+
+def test_naming_runs_no_user_code(ip: Any) -> None:
+    run(
+        ip,
+        "import numpy as np\n"
+        "class Loud:\n"
+        "    calls = 0\n"
+        "    def __repr__(self):\n        Loud.calls += 1\n        raise RuntimeError('repr')\n"
+        "    def __getattribute__(self, name):\n        Loud.calls += 1\n"
+        "        return object.__getattribute__(self, name)\n"
+        "    @property\n    def data(self):\n        Loud.calls += 1\n        return None\n"
+        "key = Loud()\nholder = Loud()\nobject.__setattr__(holder, 'payload', [np.ones(300_000)])\n"
+        "table = {key: holder}\nLoud.calls = 0",
+    )
+    rows = {r["holder"]: r for r in why(ip, "table[key].payload[0]")}
+    assert path_of(rows["table"]) == "table[<Loud>].payload[0] → ndarray"
+    assert rows["table"]["fix"].startswith("del table ")  # not code it cannot write
+    assert run(ip, "Loud.calls") == 1  # evaluating the expression (.payload), nothing more

@@ -14,11 +14,12 @@ import gc
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 from . import layout
 from .frames import FrameLocals
 
+_T = TypeVar("_T")
 Label = tuple[str, str]
 """(kind, text): ``key`` (a dict key's repr), ``attr``, ``index``, ``column`` (a DataFrame
 column or columns), ``local`` (a frame's variable), ``cell`` (a closure variable), ``dict``
@@ -30,13 +31,27 @@ MAX_SCAN = 1_000_000
 _SAFE_GETSETS = ("tb_next", "__defaults__", "__kwdefaults__", "cell_contents", "base")
 
 
+_ATOMS = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _is(obj: object, kind: type[_T]) -> TypeGuard[_T]:
+    """isinstance by the real type: ``isinstance`` also asks the object's ``__class__``, which
+    a class may compute in Python."""
+    return issubclass(type(obj), kind)
+
+
+def _atom(value: object) -> bool:
+    """A builtin atom whose repr is short and runs no user code (huge ints excepted)."""
+    return type(value) in _ATOMS and not (type(value) is int and abs(value) > 10**40)
+
+
 def short_repr(value: object, width: int = 40) -> str:
-    """repr of a key, cut to ``width`` characters (only str, bytes, numbers and tuples of them:
-    other reprs are user code)."""
-    if isinstance(value, str | bytes | int | float | complex | bool | tuple) or value is None:
-        text = repr(value) if not isinstance(value, tuple) or len(value) < 8 else "(…)"
-    else:
-        text = f"<{type(value).__name__}>"
+    """repr of a key, cut to ``width`` characters; only for builtin atoms and short tuples of
+    them (any other repr is user code: ``<Type>`` instead)."""
+    atom = _atom(value) or (
+        type(value) is tuple and len(value) < 8 and all(_atom(v) for v in value)
+    )
+    text = repr(value) if atom else f"<{type(value).__name__}>"
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -66,11 +81,11 @@ def _step(
     if column is not None:
         return column
     target = ahead[0]
-    if isinstance(obj, types.FunctionType) and obj.__closure__ is not None:
+    if _is(obj, types.FunctionType) and obj.__closure__ is not None:
         cell = _closure_variable(obj, ahead)
         if cell is not None:
             return cell
-    if isinstance(obj, types.FrameType):
+    if _is(obj, types.FrameType):
         for name, value in frame_locals(obj):
             if id(value) == target:
                 return ("local", name), 1, value
@@ -82,29 +97,36 @@ def _step(
 
 def _references(obj: object) -> Iterator[tuple[Label, object]]:
     """The object's references that have a name, without running its Python code."""
-    if isinstance(obj, dict):
+    if _is(obj, dict):
         for n, (key, value) in enumerate(dict.items(obj)):
             if n >= MAX_SCAN:
                 return
             yield ("key", short_repr(key)), value
             yield ("item", f"key {short_repr(key)}"), key
         return
-    if isinstance(obj, list | tuple):
-        items = list.__iter__(obj) if isinstance(obj, list) else tuple.__iter__(obj)
+    items = _items(obj)
+    if items is not None:
+        indexed = _is(obj, list) or _is(obj, tuple)
         for i, value in enumerate(items):
             if i >= MAX_SCAN:
                 return
-            yield ("index", str(i)), value
-        return
-    if isinstance(obj, set | frozenset):
-        for value in set.__iter__(obj) if isinstance(obj, set) else frozenset.__iter__(obj):
-            yield ("item", "member"), value
+            yield (("index", str(i)) if indexed else ("item", "member")), value
         return
     yield from _object_array_items(obj)
     yield from _attributes(obj)
     for value in gc.get_referents(obj):
         if type(value) is dict:
             yield ("dict", "__dict__"), value
+
+
+def _items(obj: object) -> Iterator[object] | None:
+    """The items of a list, tuple, set or frozenset (their own iterators: a subclass's
+    ``__iter__`` is not called), None for anything else."""
+    for kind in (list, tuple, set, frozenset):
+        if _is(obj, kind):
+            iterate: Callable[[object], Iterator[object]] = getattr(kind, "__iter__")  # noqa: B009
+            return iterate(obj)
+    return None
 
 
 def _attributes(obj: object) -> Iterator[tuple[Label, object]]:
@@ -164,7 +186,7 @@ def _closure_variable(
 
 def _object_array_items(obj: object) -> Iterator[tuple[Label, object]]:
     np = sys.modules.get("numpy")
-    if np is None or not isinstance(obj, np.ndarray) or obj.dtype != object:
+    if np is None or not _is(obj, np.ndarray) or obj.dtype != object:
         return
     if obj.base is not None:
         return  # a view: its elements are the base's
@@ -179,7 +201,7 @@ def _pandas_column(obj: object, ahead: Sequence[int]) -> tuple[Label, int, objec
     """DataFrame → BlockManager → tuple → Block → values as one step named by the columns
     those values hold (``['qty']``), through pandas' block manager."""
     pd = sys.modules.get("pandas")
-    if pd is None or not isinstance(obj, pd.DataFrame):
+    if pd is None or not _is(obj, pd.DataFrame):
         return None
     position = {target: k for k, target in enumerate(ahead[:8])}
     mgr: Any = object.__getattribute__(obj, "_mgr")

@@ -13,7 +13,7 @@ import gc
 import re
 import sys
 import types
-from typing import Any
+from typing import Any, cast
 
 NamedRoot = tuple[str, str, object, tuple[object, ...]]
 
@@ -56,8 +56,8 @@ def notebook_roots(ip: Any) -> list[NamedRoot]:
     """Named roots in the order DESIGN.md gives: variables, output cache, other holders."""
     ns, hidden = ip.user_ns, ip.user_ns_hidden
     roots: list[NamedRoot] = [
-        (f"module {value.__name__} (as {name})", "module", value, (ns,))
-        if isinstance(value, types.ModuleType)
+        (f"module {cast(types.ModuleType, value).__name__} (as {name})", "module", value, (ns,))
+        if issubclass(type(value), types.ModuleType)
         else (name, "variable", value, (ns,))
         for name, value in visible_variables(ip)
     ]

@@ -44,12 +44,12 @@ _DELETABLE = ("key", "index", "column")
 def expression(root: Root, labels: Sequence[Label | None]) -> tuple[str, int, str | None]:
     """The root's name extended by the path's leading named steps (``_cache['q3']``,
     ``model.history['epoch'][0]``), how many steps it covers, and the kind of its last
-    step."""
+    step (None when the text is not code: a key shown as ``<Type>``)."""
     text = root.name
     if root.kind == "module":
         alias = text.rpartition(" (as ")[2].rstrip(")")
         text = alias if " (as " in text else text.removeprefix("module ")
-    covered, last, through_dict = 0, None, False
+    covered, last, through_dict, runnable = 0, None, False, True
     for label in labels:
         if label is None:
             break
@@ -66,6 +66,7 @@ def expression(root: Root, labels: Sequence[Label | None]) -> tuple[str, int, st
             text, kind = f"{text}.{identifier.group(1)}", "attr"
         elif kind in ("key", "index", "column"):
             text += f"[{name}]"
+            runnable = runnable and not name.startswith("<")  # a key shown as <Type>
         elif kind == "attr":
             text += f".{name}"
         elif kind in ("local", "cell"):
@@ -75,7 +76,7 @@ def expression(root: Root, labels: Sequence[Label | None]) -> tuple[str, int, st
         covered, last, through_dict = covered + 1, kind, False
     if through_dict:
         covered -= 1
-    return text, covered, last
+    return text, covered, last if runnable else None
 
 
 def release_hint(

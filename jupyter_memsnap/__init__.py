@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Snapshot", "browse", "load_ipython_extension", "take", "unload_ipython_extension"]
+__all__ = [
+    "NotEnoughMemory",
+    "Snapshot",
+    "browse",
+    "load_ipython_extension",
+    "take",
+    "unload_ipython_extension",
+]
 
 if TYPE_CHECKING:
     from .model.snapshot import Snapshot
@@ -36,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from .model.snapshot import Snapshot
 
         return Snapshot
+    if name == "NotEnoughMemory":
+        from .capture.guard import NotEnoughMemory
+
+        return NotEnoughMemory
     raise AttributeError(name)
 
 

@@ -8,8 +8,18 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .capture import guard
 from .capture.edges import Label, name_path
-from .capture.heap import NamedRoot, RawHeap, RawRoot, capture, frame_locals_reader, process_roots
+from .capture.guard import NotEnoughMemory
+from .capture.heap import (
+    NamedRoot,
+    RawHeap,
+    RawRoot,
+    capture,
+    frame_locals_reader,
+    last_walk_count,
+    process_roots,
+)
 from .capture.process import read_process_memory
 from .model.diff import SnapshotDiff
 from .model.own import own_bytes
@@ -95,6 +105,7 @@ def take(
     exclude: Sequence[object] = (),
     born: Callable[[RawHeap], np.ndarray | None] | None = None,
     site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
+    force: bool = False,
 ) -> Snapshot:
     """Snapshot every live object of this process.
 
@@ -103,31 +114,46 @@ def take(
     (optionally a fourth item: the containers whose reference is that name).
     ``collect=False`` skips the ``gc.collect()`` that runs first. When tracemalloc is
     tracing, each object's allocation site is recorded (named by ``site_label``); ``born``
-    gives each row's cell of birth.
+    gives each row's cell of birth. A snapshot that would not fit in the memory left raises
+    :class:`NotEnoughMemory` before it starts (``force=True`` tries anyway), as does one that
+    runs out of memory on the way.
     """
     cell = None
     if roots is None:
         roots, cell = default_roots()
     if collect:
         gc.collect()
-    process = read_process_memory(own_bytes)  # before the walk: its own buffers do not show
-    raw = capture(
-        roots,
-        exclude_objects=exclude,
-        exclude_types=machinery_types(),
-        collect=False,
-        engine=engine,
-        sites=True,
-    )
-    del roots
-    return Snapshot.from_raw(
-        raw,
-        process,
-        label=label,
-        cell=cell,
-        born=born(raw) if born is not None else None,
-        site_label=site_label,
-    )
+    if not force:
+        guard.check("snapshot", last_walk_count())
+    try:
+        process = read_process_memory(own_bytes)  # before the walk: its buffers do not show
+        raw = capture(
+            roots,
+            exclude_objects=exclude,
+            exclude_types=machinery_types(),
+            collect=False,
+            engine=engine,
+            sites=True,
+        )
+        del roots
+        return Snapshot.from_raw(
+            raw,
+            process,
+            label=label,
+            cell=cell,
+            born=born(raw) if born is not None else None,
+            site_label=site_label,
+        )
+    except NotEnoughMemory:
+        raise
+    except MemoryError:
+        raise NotEnoughMemory(OUT_OF_MEMORY.format(what="snapshot")) from None
+
+
+OUT_OF_MEMORY = (
+    "ran out of memory during the {what}, which is dropped (stored snapshots are intact); "
+    "free memory first (del large variables, %memsnap clear drops stored snapshots)"
+)
 
 
 def census(
@@ -136,13 +162,22 @@ def census(
     exclude: Sequence[object] = (),
     collect: bool = False,
     engine: str = "auto",
+    force: bool = False,
 ) -> RawHeap:
-    """A light snapshot for per-cell tracking: ids, types and sizes, no reference graph."""
-    return capture(
-        roots,
-        exclude_objects=exclude,
-        exclude_types=machinery_types(),
-        collect=collect,
-        engine=engine,
-        edges=False,
-    )
+    """A light snapshot for per-cell tracking: ids, types and sizes, no reference graph
+    (refused like ``take`` when it would not fit)."""
+    if not force:
+        guard.check("census", last_walk_count())
+    try:
+        return capture(
+            roots,
+            exclude_objects=exclude,
+            exclude_types=machinery_types(),
+            collect=collect,
+            engine=engine,
+            edges=False,
+        )
+    except NotEnoughMemory:
+        raise
+    except MemoryError:
+        raise NotEnoughMemory(OUT_OF_MEMORY.format(what="census")) from None

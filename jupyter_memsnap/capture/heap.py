@@ -103,6 +103,11 @@ def use_compiled() -> bool:
     return _checked[0]
 
 
+def last_walk_count() -> int:
+    """Objects in this process's last walk (0 before the first)."""
+    return _last_count[0]
+
+
 def process_roots() -> list[NamedRoot]:
     """The interpreter's own roots: figures pyplot keeps open, every module, and every
     thread's frames and their locals (our own frames excluded)."""

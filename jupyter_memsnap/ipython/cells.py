@@ -204,7 +204,8 @@ class CellTracker:
                 self.census(count, peak)
             except Exception as e:  # a failing census must never break the user's cell
                 self.errors += 1
-                print(f"jupyter_memsnap: census after In[{count}] failed: {e!r}")
+                reason = str(e) if isinstance(e, MemoryError) else repr(e)
+                print(f"jupyter_memsnap: no census after In[{count}]: {reason}")
 
     def census(self, cell: int, peak: int | None = None) -> CensusRow:
         """Walk the heap without the graph, update cells of birth, record one row (with the

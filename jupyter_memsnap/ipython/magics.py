@@ -18,6 +18,7 @@ from IPython.display import display
 
 from ..api import path_namer, take
 from ..arguments import positive_int as _positive_int
+from ..capture.guard import NotEnoughMemory
 from ..capture.process import malloc_trim, peak_rss, reset_peak
 from ..model.diff import SnapshotDiff
 from ..model.files import SnapshotFileError
@@ -48,6 +49,9 @@ def build_parser() -> MagicArgumentParser:
     take_p.add_argument("-l", "--label", default="", help="a name to refer to it by")
     take_p.add_argument("--no-gc", action="store_true", help="skip gc.collect() first")
     take_p.add_argument("-o", "--output", action="store_true", help="return the Snapshot")
+    take_p.add_argument(
+        "--force", action="store_true", help="even if it may not fit in the memory left"
+    )
     sub.add_parser("list", help="one row per snapshot, with the change since the previous")
     show_p = sub.add_parser("show", help="one snapshot as a table", add_help=False)
     show_p.add_argument(
@@ -157,13 +161,14 @@ class MemsnapMagics(Magics):
             tracemalloc.stop()
         self.store.clear()
 
-    def _take(self, label: str = "", collect: bool = True) -> Snapshot:
+    def _take(self, label: str = "", collect: bool = True, force: bool = False) -> Snapshot:
         return take(
             label=label,
             collect=collect,
             exclude=(self.tracker,),
             born=self.tracker.born,
             site_label=self.tracker.cells.site_label,
+            force=force,
         )
 
     @no_var_expand
@@ -171,7 +176,7 @@ class MemsnapMagics(Magics):
     def memsnap(self, line: str = "", cell: str | None = None) -> Any:
         """Heap snapshots of this kernel as pandas DataFrames.
 
-        %memsnap take [-l LABEL] [--no-gc] [-o]   snapshot every live object
+        %memsnap take [-l LABEL] [--no-gc] [-o] [--force]   snapshot every live object
         %memsnap list                              one row per snapshot, with changes
         %memsnap show [N] [--by type|variable|module|holder] [--top K] [--filter PATTERN] [-o]
         %memsnap diff A [B] [--by type|variable|module] [--growth] [--top K] [--filter P] [-o]
@@ -192,17 +197,23 @@ class MemsnapMagics(Magics):
                 argv = [_unquoted(t) for t in shlex.split(line, posix=False)]
         except ValueError as e:
             raise UsageError(f"%memsnap: cannot parse {line!r}: {e}") from None
-        if cell is not None:
-            return self._measure_cell(CELL_PARSER.parse_args(argv), cell)
-        if not argv:
+        if cell is None and not argv:
             print(PARSER.format_help())
             return None
-        args = PARSER.parse_args(argv)
-        return getattr(self, f"_cmd_{args.command}")(args)
+        args = (PARSER if cell is None else CELL_PARSER).parse_args(argv)
+        command = "%memsnap " + args.command if cell is None else "%%memsnap"
+        try:
+            if cell is not None:
+                return self._measure_cell(args, cell)
+            return getattr(self, f"_cmd_{args.command}")(args)
+        except MemoryError as e:  # refused, or ran out on the way: the kernel lives on
+            gc.collect()
+            reason = str(e) if isinstance(e, NotEnoughMemory) else "ran out of memory"
+            raise UsageError(f"{command}: {reason}") from None
 
     # ---------------------------------------------------------------- subcommands
     def _cmd_take(self, args: argparse.Namespace) -> Snapshot | None:
-        snap = self._take(label=args.label, collect=not args.no_gc)
+        snap = self._take(label=args.label, collect=not args.no_gc, force=args.force)
         number = self.store.add(snap)
         row = history_table(self.store).loc[lambda d: d["snapshot"] == str(number)]
         display(Table(row, f"Snapshot {number} taken"))

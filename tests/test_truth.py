@@ -325,7 +325,17 @@ def test_the_pure_python_walker_agrees_on_the_hidden_edges() -> None:
     args = ([sample], [], [], (), np.ndarray, heap.GC_HEAD)
     c, p = heap._walker.walk(*args), pywalker.walk(*args)
     for key, dtype in (("sorted_ids", np.uint64), ("sizes", np.int64), ("targets", np.uint32)):
-        np.testing.assert_array_equal(np.frombuffer(c[key], dtype), np.asarray(p[key], dtype))
+        mine, theirs = np.frombuffer(c[key], dtype), np.asarray(p[key], dtype)
+        if key == "sizes" and sys.version_info < (3, 11):
+            # 3.10 sizes a code object's opcache, which code running between the walks grows
+            code = (
+                c["type_objects"].index(types.CodeType)
+                if types.CodeType in c["type_objects"]
+                else -1
+            )
+            grown = (mine != theirs) & (np.frombuffer(c["types"], np.int32) == code)
+            mine, theirs = mine[~grown], theirs[~grown]
+        np.testing.assert_array_equal(mine, theirs)
 
 
 _GUPPY = """

@@ -10,7 +10,6 @@ import numpy as np
 
 from .capture import guard
 from .capture.edges import Label, name_path
-from .capture.guard import NotEnoughMemory
 from .capture.heap import (
     NamedRoot,
     RawHeap,
@@ -123,9 +122,7 @@ def take(
         roots, cell = default_roots()
     if collect:
         gc.collect()
-    if not force:
-        guard.check("snapshot", last_walk_count())
-    try:
+    with guard.guarded("snapshot", last_walk_count(), force):
         process = read_process_memory(own_bytes)  # before the walk: its buffers do not show
         raw = capture(
             roots,
@@ -144,16 +141,6 @@ def take(
             born=born(raw) if born is not None else None,
             site_label=site_label,
         )
-    except NotEnoughMemory:
-        raise
-    except MemoryError:
-        raise NotEnoughMemory(OUT_OF_MEMORY.format(what="snapshot")) from None
-
-
-OUT_OF_MEMORY = (
-    "ran out of memory during the {what}, which is dropped (stored snapshots are intact); "
-    "free memory first (del large variables, %memsnap clear drops stored snapshots)"
-)
 
 
 def census(
@@ -166,9 +153,7 @@ def census(
 ) -> RawHeap:
     """A light snapshot for per-cell tracking: ids, types and sizes, no reference graph
     (refused like ``take`` when it would not fit)."""
-    if not force:
-        guard.check("census", last_walk_count())
-    try:
+    with guard.guarded("census", last_walk_count(), force):
         return capture(
             roots,
             exclude_objects=exclude,
@@ -177,7 +162,3 @@ def census(
             engine=engine,
             edges=False,
         )
-    except NotEnoughMemory:
-        raise
-    except MemoryError:
-        raise NotEnoughMemory(OUT_OF_MEMORY.format(what="census")) from None

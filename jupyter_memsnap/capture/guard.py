@@ -12,8 +12,10 @@ is free, and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psutil
@@ -86,6 +88,24 @@ def check(kind: str, last_walk: int) -> None:
     left = room()
     if need > SAFE_SHARE * left.bytes:
         raise NotEnoughMemory(refusal(kind, need, objects, left))
+
+
+@contextlib.contextmanager
+def guarded(kind: str, last_walk: int, force: bool = False) -> Iterator[None]:
+    """Around a walk of ``kind``: refuse it first unless ``force``; a ``MemoryError`` on the
+    way becomes the same clear NotEnoughMemory (the walk's partial results are dropped)."""
+    if not force:
+        check(kind, last_walk)
+    try:
+        yield
+    except NotEnoughMemory:
+        raise
+    except MemoryError:
+        raise NotEnoughMemory(
+            f"ran out of memory during the {kind}, which is dropped (stored snapshots are "
+            "intact); free memory first (del large variables, %memsnap clear drops stored "
+            "snapshots)"
+        ) from None
 
 
 def refusal(kind: str, need: int, objects: int, left: Room) -> str:

@@ -20,6 +20,7 @@ from .capture.heap import (
     process_roots,
 )
 from .capture.process import read_process_memory
+from .model.allocator import malloc_trim
 from .model.diff import SnapshotDiff
 from .model.own import own_bytes
 from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
@@ -105,6 +106,7 @@ def take(
     born: Callable[[RawHeap], np.ndarray | None] | None = None,
     site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
     force: bool = False,
+    to_disk: bool | None = None,
 ) -> Snapshot:
     """Snapshot every live object of this process.
 
@@ -115,7 +117,9 @@ def take(
     tracing, each object's allocation site is recorded (named by ``site_label``); ``born``
     gives each row's cell of birth. A snapshot that would not fit in the memory left raises
     :class:`NotEnoughMemory` before it starts (``force=True`` tries anyway), as does one that
-    runs out of memory on the way.
+    runs out of memory on the way. ``to_disk=True`` keeps every column in a file mapping the
+    OS can drop (None: the graph when large, everything when keeping it in memory would
+    take a tenth of the memory left; False: all in memory).
     """
     cell = None
     if roots is None:
@@ -133,14 +137,20 @@ def take(
             sites=True,
         )
         del roots
-        return Snapshot.from_raw(
+        if to_disk is None and guard.keep_on_disk(len(raw.order)):
+            to_disk = True
+        snap = Snapshot.from_raw(
             raw,
             process,
             label=label,
             cell=cell,
             born=born(raw) if born is not None else None,
             site_label=site_label,
+            to_disk=to_disk,
         )
+        del raw
+    malloc_trim()  # the walk's temporaries: out of the kernel's RSS, not kept free
+    return snap
 
 
 def census(

@@ -157,6 +157,19 @@ def test_out_does_not_grow_with_snapshots(ip: Any) -> None:
     assert list(ip.user_ns["Out"]) == [result.execution_count]
 
 
+def test_take_to_disk_keeps_the_columns_in_file_mappings(ip: Any) -> None:
+    from jupyter_memsnap.model import spill
+
+    if spill.directory() is None:
+        pytest.skip("no directory on a disk for spill files")
+    cell(ip, "snap = %memsnap take --to-disk -o")
+    snap = ip.user_ns.pop("snap")
+    stored = [a for a in snap.stored_arrays() if a.nbytes >= 4096]
+    assert stored and all(spill.is_file_backed(a) for a in stored)
+    assert snap.memory_nbytes < snap.nbytes
+    assert snap.types["size"].sum() == snap.total_size
+
+
 def test_take_collects_garbage_first_unless_no_gc(ip: Any, gc_off: None) -> None:
     cell(
         ip,

@@ -112,8 +112,22 @@ def refusal(kind: str, need: int, objects: int, left: Room) -> str:
     return (
         f"not enough memory for a {kind}: about {_size(need)} for ~{objects:,} objects, "
         f"{_size(left.bytes)} left under {left.limit}; free memory first (del large "
-        "variables, %memsnap clear drops stored snapshots) or force it (take --force)"
+        "variables, %memsnap clear drops stored snapshots, take --to-disk keeps new ones out "
+        "of memory) or force it (take --force)"
     )
+
+
+KEPT_BYTES_PER_OBJECT = 16
+"""What a kept snapshot holds in memory per object (compact columns, graph in a file)."""
+
+KEPT_SHARE = 0.1
+"""A snapshot that would keep more than this share of the room left goes to disk."""
+
+
+def keep_on_disk(objects: int) -> bool:
+    """Whether a snapshot of ``objects`` should keep every column in a file mapping: keeping
+    it in memory would take a tenth or more of the room left."""
+    return objects * KEPT_BYTES_PER_OBJECT > KEPT_SHARE * room().bytes
 
 
 def _size(n: int) -> str:

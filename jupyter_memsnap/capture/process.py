@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import psutil
 
+from ..model import spill
+from ..model.allocator import libc_function
 from ..model.snapshot import ProcessMemory
 
 TOP_FILES = 8
@@ -92,6 +94,10 @@ class Mappings(NamedTuple):
     arenas: int | None = None
 
 
+SPILL_FILES = "jupyter_memsnap snapshot files"
+"""How the file mappings of kept snapshots (model/spill.py) are named: the OS can drop them."""
+_SPILLED = b"/" + spill.PREFIX.encode()
+
 ARENA_SPAN = 64 << 20 if sys.maxsize > 2**32 else 1 << 20
 """glibc's HEAP_MAX_SIZE: a thread arena's heap is reserved at an address aligned to it."""
 
@@ -119,6 +125,8 @@ def _smaps() -> Mappings | None:
         if path.startswith(b"/") and not path.endswith(b" (deleted)"):
             name = library_of(path.decode(errors="replace"))
             by_file[name] = by_file.get(name, 0) + rss
+        elif path.endswith(b" (deleted)") and _SPILLED in path:
+            by_file[SPILL_FILES] = by_file.get(SPILL_FILES, 0) + rss
         elif path == b"[heap]" or _is_thread_arena(maps, i):
             arenas += rss
         elif path == b"[stack]" or (
@@ -211,19 +219,9 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _libc_function(name: str) -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return getattr(ctypes.CDLL(None), name)
-    except (OSError, AttributeError):  # not glibc, or older than 2.33
-        return None
-
-
-_MALLINFO2 = _libc_function("mallinfo2")
+_MALLINFO2 = libc_function("mallinfo2")
 if _MALLINFO2 is not None:
     _MALLINFO2.restype = _MallInfo2
-_MALLOC_TRIM = _libc_function("malloc_trim")
 
 
 def _malloc_free(arenas: int | None) -> int | None:
@@ -238,15 +236,6 @@ def _malloc_free(arenas: int | None) -> int | None:
     if arenas is None:
         return int(info.fordblks)
     return max(0, min(int(info.fordblks), arenas - int(info.uordblks)))
-
-
-def malloc_trim() -> bool:
-    """Return free memory at the top and in the middle of glibc's arenas to the OS; False
-    where there is no glibc."""
-    if _MALLOC_TRIM is None:
-        return False
-    _MALLOC_TRIM(ctypes.c_size_t(0))
-    return True
 
 
 def _pymalloc_free() -> int | None:

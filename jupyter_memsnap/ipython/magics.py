@@ -19,7 +19,8 @@ from IPython.display import display
 from ..api import path_namer, take
 from ..arguments import positive_int as _positive_int
 from ..capture.guard import NotEnoughMemory
-from ..capture.process import malloc_trim, peak_rss, reset_peak
+from ..capture.process import peak_rss, reset_peak
+from ..model.allocator import malloc_trim
 from ..model.diff import SnapshotDiff
 from ..model.files import SnapshotFileError
 from ..model.snapshot import Snapshot
@@ -51,6 +52,11 @@ def build_parser() -> MagicArgumentParser:
     take_p.add_argument("-o", "--output", action="store_true", help="return the Snapshot")
     take_p.add_argument(
         "--force", action="store_true", help="even if it may not fit in the memory left"
+    )
+    take_p.add_argument(
+        "--to-disk",
+        action="store_true",
+        help="keep it in a file mapping the OS can drop, not in the kernel's memory",
     )
     sub.add_parser("list", help="one row per snapshot, with the change since the previous")
     show_p = sub.add_parser("show", help="one snapshot as a table", add_help=False)
@@ -161,7 +167,13 @@ class MemsnapMagics(Magics):
             tracemalloc.stop()
         self.store.clear()
 
-    def _take(self, label: str = "", collect: bool = True, force: bool = False) -> Snapshot:
+    def _take(
+        self,
+        label: str = "",
+        collect: bool = True,
+        force: bool = False,
+        to_disk: bool | None = None,
+    ) -> Snapshot:
         return take(
             label=label,
             collect=collect,
@@ -169,6 +181,7 @@ class MemsnapMagics(Magics):
             born=self.tracker.born,
             site_label=self.tracker.cells.site_label,
             force=force,
+            to_disk=to_disk,
         )
 
     @no_var_expand
@@ -176,7 +189,7 @@ class MemsnapMagics(Magics):
     def memsnap(self, line: str = "", cell: str | None = None) -> Any:
         """Heap snapshots of this kernel as pandas DataFrames.
 
-        %memsnap take [-l LABEL] [--no-gc] [-o] [--force]   snapshot every live object
+        %memsnap take [-l LABEL] [--no-gc] [-o] [--force] [--to-disk]   snapshot every object
         %memsnap list                              one row per snapshot, with changes
         %memsnap show [N] [--by type|variable|module|holder] [--top K] [--filter PATTERN] [-o]
         %memsnap diff A [B] [--by type|variable|module] [--growth] [--top K] [--filter P] [-o]
@@ -213,7 +226,12 @@ class MemsnapMagics(Magics):
 
     # ---------------------------------------------------------------- subcommands
     def _cmd_take(self, args: argparse.Namespace) -> Snapshot | None:
-        snap = self._take(label=args.label, collect=not args.no_gc, force=args.force)
+        snap = self._take(
+            label=args.label,
+            collect=not args.no_gc,
+            force=args.force,
+            to_disk=args.to_disk or None,
+        )
         number = self.store.add(snap)
         row = history_table(self.store).loc[lambda d: d["snapshot"] == str(number)]
         display(Table(row, f"Snapshot {number} taken"))

@@ -102,6 +102,12 @@ CORE_DTYPES: dict[str, np.dtype[Any]] = {
     "native_bytes": np.dtype(np.int64),
     "type_table.is_class": np.dtype(np.bool_),
 }
+# columns the model keeps narrower than the file stores them
+_STORED_DTYPES: dict[str, np.dtype[Any]] = {
+    "type_index": CORE_DTYPES["type_index"],
+    "born": np.dtype(np.int32),
+    "site_index": np.dtype(np.int32),
+}
 _UNSIGNED: dict[int, np.dtype[Any]] = {
     1: np.dtype(np.uint8),
     2: np.dtype(np.uint16),
@@ -109,6 +115,8 @@ _UNSIGNED: dict[int, np.dtype[Any]] = {
     8: np.dtype(np.uint64),
 }
 _SPECIAL_FIELDS = ("type_table", "roots", "process")
+_COMPACT = {"id_column": ("sorted_ids",), "size_column": ("sizes",)}
+"""The model's compact fields, and the plain columns the file stores for them."""
 
 
 class SnapshotFileError(Exception):
@@ -122,8 +130,13 @@ class SnapshotFileError(Exception):
 # ====================================================================== writing
 def save_snapshot(snap: Snapshot, path: str | os.PathLike[str]) -> None:
     """Write ``snap`` to ``path`` atomically (see the module docstring for the format)."""
+    write_columns(snap.columns(), path)
+
+
+def write_columns(columns: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a snapshot given as :meth:`Snapshot.columns` (plain arrays and fields)."""
     path = os.fspath(path)
-    meta, arrays = _encode(snap)
+    meta, arrays = _encode(columns)
     payload = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if os.path.isdir(path):
         raise SnapshotFileError(f"cannot write {path}: it is a directory")
@@ -170,27 +183,27 @@ def _sync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def _encode(snap: Snapshot) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _encode(parts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The metadata and the arrays to store."""
     columns: dict[str, np.ndarray] = {}
     fields: dict[str, Any] = {}
-    for name, value in _public_fields(snap):
+    for name, value in parts.items():
         if name in _SPECIAL_FIELDS:
             continue
         if isinstance(value, np.ndarray):
-            columns[name] = value
+            columns[name] = value.astype(_STORED_DTYPES.get(name, value.dtype), copy=False)
         else:
             fields[name] = _to_json(value, name)
     table: dict[str, Any] = {}
-    for name, value in _public_fields(snap.type_table):
+    for name, value in _public_fields(parts["type_table"]):
         if isinstance(value, np.ndarray):
             columns[f"type_table.{name}"] = value
         else:
             table[name] = _to_json(value, f"type_table.{name}")
     root_fields = [f.name for f in dataclasses.fields(Root)]
-    roots = [[_to_json(getattr(r, n), "roots") for n in root_fields] for r in snap.roots]
+    roots = [[_to_json(getattr(r, n), "roots") for n in root_fields] for r in parts["roots"]]
     process = {
-        f.name: _to_json(getattr(snap.process, f.name), "process")
+        f.name: _to_json(getattr(parts["process"], f.name), "process")
         for f in dataclasses.fields(ProcessMemory)
     }
     from .. import __version__
@@ -199,8 +212,8 @@ def _encode(snap: Snapshot) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "writer": f"jupyter_memsnap {__version__}",
-        "objects": len(snap.order),
-        "edges": len(snap.targets),
+        "objects": len(parts["order"]),
+        "edges": len(parts["targets"]),
         "columns": {},
         "type_table": table,
         "roots": {"fields": root_fields, "rows": roots},
@@ -552,7 +565,12 @@ class _Reader:
     def snapshot(self) -> Snapshot:
         kwargs: dict[str, Any] = {}
         fields = self._dict(self.meta.get("fields", {}), "fields")
-        known = {f.name: f for f in dataclasses.fields(Snapshot) if not f.name.startswith("_")}
+        known = {
+            name: f
+            for f in dataclasses.fields(Snapshot)
+            if not f.name.startswith("_")
+            for name in _COMPACT.get(f.name, (f.name,))
+        }
         for name, value in fields.items():
             if name in known and name not in _SPECIAL_FIELDS:
                 kwargs[name] = self._from_json(value)
@@ -573,7 +591,7 @@ class _Reader:
             self.fail(f"corrupted snapshot file (missing {', '.join(sorted(missing))})")
         self.check_fields(kwargs)
         try:
-            snap = Snapshot(**kwargs)
+            snap = Snapshot.from_columns(**kwargs)
         except (TypeError, ValueError) as e:
             self.fail(f"corrupted snapshot file ({e})")
         self.check_graph(snap)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from . import spill
+
 _SNAPSHOTS: weakref.WeakSet[Any] = weakref.WeakSet()
 _PROVIDERS: dict[str, Callable[[], int]] = {}
 
@@ -29,10 +31,11 @@ def unregister(name: str) -> None:
     _PROVIDERS.pop(name, None)
 
 
-def _arrays_bytes(value: Any, depth: int = 0) -> int:
-    """Bytes of the numpy arrays in a cached value (arrays, DataFrames, dataclasses of them)."""
+def arrays_bytes(value: Any, depth: int = 0) -> int:
+    """Bytes of the numpy arrays in a cached value (arrays, DataFrames, dataclasses of them)
+    held in memory (not in a file mapping)."""
     if isinstance(value, np.ndarray):
-        return int(value.nbytes)
+        return spill.memory_bytes(value)
     if depth > 2:
         return 0
     usage = getattr(value, "memory_usage", None)
@@ -40,10 +43,10 @@ def _arrays_bytes(value: Any, depth: int = 0) -> int:
         return int(usage(index=True).sum())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return sum(
-            _arrays_bytes(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
+            arrays_bytes(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
         )
     if isinstance(value, tuple | list):
-        return sum(_arrays_bytes(v, depth + 1) for v in value[:64])
+        return sum(arrays_bytes(v, depth + 1) for v in value[:64])
     return 0
 
 
@@ -51,7 +54,7 @@ def own_bytes() -> int:
     """Bytes of every live snapshot (columns and cached tables) and of registered caches."""
     total = 0
     for snap in list(_SNAPSHOTS):
-        total += snap.nbytes + sum(_arrays_bytes(v) for v in list(snap._cache.values()))
+        total += snap.memory_nbytes + sum(arrays_bytes(v) for v in list(snap._cache.values()))
     for nbytes in list(_PROVIDERS.values()):
         total += int(nbytes())
     return total

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import graph
+from . import graph, spill
 from .snapshot import Root, Snapshot
 
 KIND_PRIORITY = (
@@ -89,9 +89,27 @@ class Retention:
         return np.flatnonzero(np.isin(self.idom[:n], [*groups, *members]))
 
 
-def _holder_edges_removed(snap: Snapshot, roots: tuple[Root, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The graph without the container references that *are* the named roots (the
-    namespace dict's reference to a variable's value is the variable itself)."""
+def _named_roots(snap: Snapshot) -> tuple[Root, ...]:
+    return tuple(r for r in snap.roots if r.index >= 0)
+
+
+def _holder_groups(roots: tuple[Root, ...], n: int) -> list[list[int]]:
+    """The nodes (``n + j`` for ``roots[j]``) of each holder group's roots."""
+    keys = [_group_key(r) for r in roots]
+    group_of = {k: g for g, k in enumerate(dict.fromkeys(k for k in keys if k is not None))}
+    members: list[list[int]] = [[] for _ in group_of]
+    for j, key in enumerate(keys):
+        if key is not None:
+            members[group_of[key]].append(n + j)
+    return members
+
+
+def _with_root_nodes(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    """The graph of Retention's nodes: the snapshot's, without the container references that
+    *are* the named roots (the namespace dict's reference to a variable's value is the
+    variable itself), then each root's node -> its object, each group -> its roots' nodes,
+    all-hidden -> the groups. Its first ``n + 1`` offsets are the pruned snapshot graph."""
+    n, roots = len(snap), _named_roots(snap)
     offsets, targets = snap.offsets, snap.targets
     drop = np.zeros(len(targets), dtype=bool)
     dropped_rows = []
@@ -103,58 +121,57 @@ def _holder_edges_removed(snap: Snapshot, roots: tuple[Root, ...]) -> tuple[np.n
                 drop[lo + hits[0]] = True
                 dropped_rows.append(v)
                 break
-    if not dropped_rows:
-        return offsets, targets
-    removed = np.bincount(np.array(dropped_rows), minlength=len(snap))
-    new_offsets = offsets - np.concatenate([[0], np.cumsum(removed)])
-    return new_offsets, targets[~drop]
+    members = _holder_groups(roots, n)
+    first_group = n + len(roots)
+    extra = [[r.index] for r in roots] + members
+    extra.append(list(range(first_group, first_group + len(members))))
+    degrees = np.array([len(e) for e in extra], dtype=np.int64)
+    removed = np.bincount(np.array(dropped_rows, dtype=np.int64), minlength=n)
+    new_offsets = np.empty(n + 1 + len(extra), dtype=np.int64)
+    new_offsets[0] = 0
+    np.cumsum(np.diff(offsets) - removed, out=new_offsets[1 : n + 1])
+    del removed
+    new_offsets[n + 1 :] = new_offsets[n] + np.cumsum(degrees)
+    kept = int(new_offsets[n])
+    new_targets = np.empty(int(new_offsets[-1]), dtype=np.int32)
+    np.compress(~drop, targets, out=new_targets[:kept])
+    new_targets[kept:] = [t for e in extra for t in e]
+    return spill.to_file(new_offsets), spill.to_file(new_targets)
+
+
+def _root_node_graph(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    graph: tuple[np.ndarray, np.ndarray] = snap.cached("root nodes", lambda: _with_root_nodes(snap))
+    return graph
 
 
 def pruned_graph(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-    """The snapshot's graph without the references that are named roots (cached)."""
-    roots = tuple(r for r in snap.roots if r.index >= 0)
-    graph: tuple[np.ndarray, np.ndarray] = snap.cached(
-        "pruned", lambda: _holder_edges_removed(snap, roots)
-    )
-    return graph
+    """The snapshot's graph without the references that are named roots (views of the
+    cached graph with root nodes)."""
+    offsets, targets = _root_node_graph(snap)
+    n = len(snap)
+    return offsets[: n + 1], targets[: int(offsets[n])]
 
 
 def compute_retention(snap: Snapshot) -> Retention:
     """Dominator tree of the snapshot with root and holder-group nodes (see Retention)."""
     n = len(snap)
-    roots = tuple(r for r in snap.roots if r.index >= 0)
-    base_offsets, base_targets = pruned_graph(snap)
-    keys = [_group_key(r) for r in roots]
-    group_keys = list(dict.fromkeys(k for k in keys if k is not None))
-    group_of = {k: g for g, k in enumerate(group_keys)}
-    g_count = len(group_keys)
-    first_root, first_group = n, n + len(roots)
-    all_hidden = first_group + g_count
-    # Extra nodes' edges: root -> object; group -> its roots; all-hidden -> groups.
-    extra_edges: list[list[int]] = [[r.index] for r in roots]
-    members: list[list[int]] = [[] for _ in group_keys]
-    for j, key in enumerate(keys):
-        if key is not None:
-            members[group_of[key]].append(first_root + j)
-    extra_edges += members
-    extra_edges.append(list(range(first_group, first_group + g_count)))
-    degrees = np.array([len(e) for e in extra_edges], dtype=np.int64)
-    offsets = np.concatenate([base_offsets, base_offsets[-1] + np.cumsum(degrees)])
-    flat = [t for e in extra_edges for t in e]
-    targets = np.concatenate([base_targets, np.array(flat, dtype=base_targets.dtype)])
+    roots = _named_roots(snap)
+    members = _holder_groups(roots, n)
+    offsets, targets = _root_node_graph(snap)
+    all_hidden = n + len(roots) + len(members)
     sizes = np.zeros(len(offsets) - 1, dtype=np.int64)
     sizes[:n] = snap.sizes
-    children = [all_hidden] + [first_root + j for j, r in enumerate(roots) if not r.hidden]
+    children = [all_hidden] + [n + j for j, r in enumerate(roots) if not r.hidden]
     idom, retained = graph.dominator_tree(
         offsets, targets, np.array(children, dtype=np.int32), sizes
     )
+    del sizes
     return Retention(
-        idom=idom,
-        retained=retained,
+        idom=spill.to_file(idom),
+        retained=spill.to_file(retained),
         roots=roots,
         groups=tuple(
-            (", ".join(roots[m - first_root].name for m in mem), roots[mem[0] - first_root].index)
-            for mem in members
+            (", ".join(roots[m - n].name for m in mem), roots[mem[0] - n].index) for mem in members
         ),
     )
 
@@ -240,7 +257,8 @@ def reverse_graph(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     counts = np.bincount(targets, minlength=n)
     roff = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=roff[1:])
-    return roff, sources[order]
+    del counts, degree
+    return spill.to_file(roff), spill.to_file(sources[order])
 
 
 def paths_to_root(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import mmap
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import own
+from . import allocator, compact, own, spill
+from .compact import Sizes, SortedIds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,6 +21,17 @@ if TYPE_CHECKING:
     from ..capture.heap import RawHeap
     from .diff import SnapshotDiff
     from .retention import Retention
+
+
+VIEW_CACHE_MIN = 1 << 20
+"""Views up to this many bytes are kept whatever the snapshot's size."""
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.flags.writeable:
+        a.setflags(write=False)
+    return a
 
 
 def _file_line(frames: tuple[tuple[str, int], ...]) -> str:
@@ -97,14 +111,18 @@ class Snapshot:
     numbers). Ids are kept sorted (``sorted_ids``, with ``order`` giving each one's row), so
     lookups are binary searches and diffs are merges.
 
+    Kept lean (``compact``): ids and sizes in 4 bytes each, codes in the narrowest integer
+    type, the graph in a file mapping the OS can drop when the snapshot is large or
+    ``to_disk``. Build one with :meth:`from_columns` (plain arrays) or :meth:`from_raw`.
+
     ``type_index`` codes into ``type_table``. Views (``types``, ``objects``, ``variables``,
-    ``memory``, ``modules``) are pandas DataFrames computed on first use.
+    ``memory``, ``modules``) are pandas DataFrames computed on first use; small ones are kept.
     """
 
-    sorted_ids: np.ndarray
+    id_column: SortedIds
     order: np.ndarray
     type_index: np.ndarray
-    sizes: np.ndarray
+    size_column: Sizes
     offsets: np.ndarray
     targets: np.ndarray
     type_table: TypeTable
@@ -117,13 +135,54 @@ class Snapshot:
     engine: str
     label: str = ""
     cell: int | None = None
-    born: np.ndarray | None = None  # int32 per row: cell after which first seen (0: before)
-    site_index: np.ndarray | None = None  # int32 per row: into site_labels, -1 unknown
+    born: np.ndarray | None = None  # per row: cell after which first seen (0: before)
+    site_index: np.ndarray | None = None  # per row: into site_labels, -1 unknown
     site_labels: tuple[str, ...] = ()  # "In[7] line 3", "pandas/core/frame.py:120"
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         own.track(self)
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        sorted_ids: np.ndarray,
+        sizes: np.ndarray,
+        type_index: np.ndarray,
+        offsets: np.ndarray,
+        targets: np.ndarray,
+        born: np.ndarray | None = None,
+        site_index: np.ndarray | None = None,
+        to_disk: bool | None = None,
+        **fields: Any,
+    ) -> Snapshot:
+        """Build from plain columns (the walker's, a file's), stored compact. ``to_disk``:
+        None keeps the graph in a file mapping when it is large, True keeps every column
+        there, False keeps everything in memory."""
+
+        def column(a: np.ndarray) -> np.ndarray:
+            a = _frozen(a)
+            return spill.to_file(a, min_bytes=mmap.PAGESIZE) if to_disk else a
+
+        def graph(a: np.ndarray) -> np.ndarray:
+            return _frozen(a) if to_disk is False else spill.to_file(column(a))
+
+        ids, sizes_ = SortedIds.encode(sorted_ids), Sizes.encode(sizes)
+        ids = SortedIds(ids.high, ids.starts, column(ids.low))
+        size_column = Sizes(column(sizes_.small), sizes_.big_rows, sizes_.big_values)
+        order = fields.pop("order")
+        return cls(
+            id_column=ids,
+            order=column(order),
+            type_index=column(compact.narrow(type_index)),
+            size_column=size_column,
+            offsets=graph(offsets),
+            targets=graph(targets),
+            born=None if born is None else column(compact.narrow(born)),
+            site_index=None if site_index is None else column(compact.narrow(site_index, -1)),
+            **fields,
+        )
 
     @classmethod
     def from_raw(
@@ -136,11 +195,12 @@ class Snapshot:
         kinds: dict[str, str] | None = None,
         born: np.ndarray | None = None,
         site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
+        to_disk: bool | None = None,
     ) -> Snapshot:
         """Build from a capture; ``kinds`` renames root kinds given by the caller,
         ``site_label`` names allocation sites (default ``file:line`` of the newest frame)."""
         name_site = site_label or _file_line
-        return cls(
+        return cls.from_columns(
             sorted_ids=raw.sorted_ids,
             order=raw.order,
             type_index=raw.types,
@@ -162,11 +222,38 @@ class Snapshot:
             born=born,
             site_index=raw.sites,
             site_labels=tuple(name_site(frames) for frames in raw.site_table),
+            to_disk=to_disk,
         )
+
+    def columns(self) -> dict[str, Any]:
+        """Everything :meth:`from_columns` takes, as plain arrays (decoded: new arrays)."""
+        fields = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not f.name.startswith("_") and f.name not in ("id_column", "size_column")
+        }
+        return {**fields, "sorted_ids": self.sorted_ids, "sizes": self.sizes}
+
+    def replace(self, **changes: Any) -> Snapshot:
+        """A new snapshot with some columns or fields changed (plain arrays)."""
+        return Snapshot.from_columns(**{**self.columns(), **changes})
 
     # ---------------------------------------------------------------- plain numbers
     def __len__(self) -> int:
         return len(self.order)
+
+    @property
+    def sorted_ids(self) -> np.ndarray:
+        """Every id, ascending (uint64, decoded: a new array on every call)."""
+        return self.id_column.decode()
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Shallow size of each row (int64, decoded: a new array on every call)."""
+        return self.size_column.decode()
+
+    def size_of(self, row: int) -> int:
+        return self.size_column.at(row)
 
     @property
     def ids(self) -> np.ndarray:
@@ -178,7 +265,7 @@ class Snapshot:
     @property
     def total_size(self) -> int:
         """Bytes attributed to objects (shallow sizes summed: every byte counted once)."""
-        return int(self.sizes.sum())
+        return self.size_column.total()
 
     @property
     def n_edges(self) -> int:
@@ -186,28 +273,32 @@ class Snapshot:
 
     @property
     def nbytes(self) -> int:
-        """Memory this snapshot itself occupies (its columns)."""
-        arrays = (
-            self.sorted_ids,
-            self.order,
-            self.type_index,
-            self.sizes,
-            self.offsets,
-            self.targets,
-        )
-        return sum(a.nbytes for a in arrays) + self.native_index.nbytes + self.native_bytes.nbytes
+        """Memory this snapshot's columns occupy, in memory and in file mappings."""
+        arrays = self.stored_arrays()
+        return sum(int(a.nbytes) for a in arrays)
+
+    @property
+    def memory_nbytes(self) -> int:
+        """The part of :attr:`nbytes` in the process's own memory (not in a file mapping)."""
+        return sum(spill.memory_bytes(a) for a in self.stored_arrays())
+
+    def stored_arrays(self) -> list[np.ndarray]:
+        """The arrays this snapshot keeps (compact: not the decoded columns)."""
+        ids, sizes = self.id_column, self.size_column
+        arrays = [ids.high, ids.starts, ids.low, sizes.small, sizes.big_rows, sizes.big_values]
+        arrays += [self.order, self.type_index, self.offsets, self.targets]
+        arrays += [self.native_index, self.native_bytes]
+        return arrays + [a for a in (self.born, self.site_index) if a is not None]
 
     def row(self, obj_id: int) -> int:
         """Row of the object with this id, or -1 (ids are sorted: a binary search)."""
-        k = int(np.searchsorted(self.sorted_ids, np.uint64(obj_id)))
-        if k < len(self.sorted_ids) and int(self.sorted_ids[k]) == obj_id:
-            return int(self.order[k])
-        return -1
+        k = self.id_column.find(obj_id)
+        return int(self.order[k]) if k >= 0 else -1
 
     def id_of(self, row: int) -> int:
         """The id of the object in this row."""
         inverse = self.cached("inverse", self._inverse_order)
-        return int(self.sorted_ids[inverse[row]])
+        return self.id_column.at(int(inverse[row]))
 
     def _inverse_order(self) -> np.ndarray:
         inverse = np.empty(len(self.order), dtype=np.uint32)
@@ -226,9 +317,11 @@ class Snapshot:
 
     # ---------------------------------------------------------------- retention
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
-        """A value derived from this (immutable) snapshot, computed on first use."""
+        """A value derived from this (immutable) snapshot, computed on first use (then the
+        allocator's free pages go back: the computation's temporaries leave no trace)."""
         if key not in self._cache:
             self._cache[key] = compute()
+            allocator.malloc_trim()
         return self._cache[key]
 
     @property
@@ -279,11 +372,20 @@ class Snapshot:
 
     # ---------------------------------------------------------------- views (DataFrames)
     def _view(self, name: str, **kwargs: Any) -> pd.DataFrame:
+        """A view, kept only when it is small next to the snapshot (a table per type is;
+        one with a row per object is recomputed rather than doubling the snapshot)."""
         from ..views import tables
 
         key = name + repr(sorted(kwargs.items()))
-        frame: pd.DataFrame = self.cached(key, lambda: getattr(tables, name)(self, **kwargs))
-        return frame.copy()
+        kept: pd.DataFrame | None = self._cache.get(key)
+        if kept is not None:
+            return kept.copy()
+        frame: pd.DataFrame = getattr(tables, name)(self, **kwargs)
+        allocator.malloc_trim()
+        if own.arrays_bytes(frame) <= max(VIEW_CACHE_MIN, self.memory_nbytes // 16):
+            self._cache[key] = frame
+            return frame.copy()
+        return frame
 
     @property
     def types(self) -> pd.DataFrame:

@@ -153,7 +153,7 @@ def paths_frame(
                     "edge": label[1] if label is not None and label[0] != "skip" else "",
                     "type": snap.type_label(r),
                     "id": snap.id_of(r),
-                    "size": int(snap.sizes[r]),
+                    "size": snap.size_of(r),
                     "retained": int(snap.retained[r]),
                 }
             )

@@ -201,6 +201,7 @@ def _shared_with(
         return [""] * len(roots)
     counted = ~_atoms(snap)
     masks = {r: reach_mask(snap.offsets, snap.targets, r.index, stop) & counted for r in candidates}
+    sizes = snap.sizes
     out = []
     for root, amount in zip(roots, shared, strict=True):
         if amount <= 0 or root not in masks:
@@ -208,7 +209,7 @@ def _shared_with(
             continue
         mine = masks[root]
         overlaps = [
-            (int(snap.sizes[mine & masks[o]].sum()), o.name) for o in candidates if o is not root
+            (int(sizes[mine & masks[o]].sum()), o.name) for o in candidates if o is not root
         ]
         names = [name for size, name in sorted(overlaps, reverse=True) if size >= amount / 10]
         out.append(", ".join(names))
@@ -269,7 +270,7 @@ def _by_label(snap: Snapshot, labels: np.ndarray, key: str) -> pd.DataFrame:
     df = pd.DataFrame({key: labels, "size": snap.sizes})
     out = df.groupby(key, sort=False).agg(count=("size", "size"), size=("size", "sum"))
     out = out.reset_index()
-    out["share"] = out["size"] / max(int(snap.sizes.sum()), 1)
+    out["share"] = out["size"] / max(snap.total_size, 1)
     return out.sort_values(["size", "count"], ascending=False, ignore_index=True)
 
 

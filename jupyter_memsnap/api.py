@@ -20,7 +20,6 @@ from .capture.heap import (
     process_roots,
 )
 from .capture.process import read_process_memory
-from .model.allocator import malloc_trim
 from .model.diff import SnapshotDiff
 from .model.own import own_bytes
 from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
@@ -139,7 +138,7 @@ def take(
         del roots
         if to_disk is None and guard.keep_on_disk(len(raw.order)):
             to_disk = True
-        snap = Snapshot.from_raw(
+        return Snapshot.from_raw(
             raw,
             process,
             label=label,
@@ -148,9 +147,6 @@ def take(
             site_label=site_label,
             to_disk=to_disk,
         )
-        del raw
-    malloc_trim()  # the walk's temporaries: out of the kernel's RSS, not kept free
-    return snap
 
 
 def census(

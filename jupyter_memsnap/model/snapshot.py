@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import allocator, compact, own, spill
+from . import compact, own, spill
 from .compact import Sizes, SortedIds
 
 if TYPE_CHECKING:
@@ -317,11 +317,9 @@ class Snapshot:
 
     # ---------------------------------------------------------------- retention
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
-        """A value derived from this (immutable) snapshot, computed on first use (then the
-        allocator's free pages go back: the computation's temporaries leave no trace)."""
+        """A value derived from this (immutable) snapshot, computed on first use."""
         if key not in self._cache:
             self._cache[key] = compute()
-            allocator.malloc_trim()
         return self._cache[key]
 
     @property
@@ -381,7 +379,6 @@ class Snapshot:
         if kept is not None:
             return kept.copy()
         frame: pd.DataFrame = getattr(tables, name)(self, **kwargs)
-        allocator.malloc_trim()
         if own.arrays_bytes(frame) <= max(VIEW_CACHE_MIN, self.memory_nbytes // 16):
             self._cache[key] = frame
             return frame.copy()

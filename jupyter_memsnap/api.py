@@ -103,6 +103,7 @@ def take(
     roots: Sequence[NamedRoot] | None = None,
     exclude: Sequence[object] = (),
     born: Callable[[RawHeap], np.ndarray | None] | None = None,
+    born_ranges: tuple[tuple[int, int], ...] = (),
     site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
     force: bool = False,
     to_disk: bool | None = None,
@@ -114,7 +115,8 @@ def take(
     (optionally a fourth item: the containers whose reference is that name).
     ``collect=False`` skips the ``gc.collect()`` that runs first. When tracemalloc is
     tracing, each object's allocation site is recorded (named by ``site_label``); ``born``
-    gives each row's cell of birth. A snapshot that would not fit in the memory left raises
+    gives each row's cell of birth (``born_ranges``: values that stand for a range of
+    cells). A snapshot that would not fit in the memory left raises
     :class:`NotEnoughMemory` before it starts (``force=True`` tries anyway), as does one that
     runs out of memory on the way. ``to_disk=True`` keeps every column in a file mapping the
     OS can drop (None: the graph when large, everything when keeping it in memory would
@@ -144,6 +146,7 @@ def take(
             label=label,
             cell=cell,
             born=born(raw) if born is not None else None,
+            born_ranges=born_ranges,
             site_label=site_label,
             to_disk=to_disk,
         )

@@ -20,7 +20,7 @@ def _magics(ip: Any) -> Any:
 
 def test_a_growing_list_is_attributed_to_the_cells_that_grew_it(ip: Any) -> None:
     run(ip, "grow = []")
-    ip.run_line_magic("memsnap", "auto on")
+    ip.run_line_magic("memsnap", "auto on --every-cell")
     cells = []
     for _ in range(3):
         cells.append(ip.execution_count)
@@ -40,7 +40,7 @@ def test_a_growing_list_is_attributed_to_the_cells_that_grew_it(ip: Any) -> None
 
 def test_diff_by_cell_names_the_leaking_cell(ip: Any) -> None:
     run(ip, "leak = []")
-    ip.run_line_magic("memsnap", "auto on")
+    ip.run_line_magic("memsnap", "auto on --every-cell")
     ip.run_line_magic("memsnap", "take -l before")
     run(ip, "harmless = [1, 2, 3]")
     leaking = ip.execution_count
@@ -59,7 +59,7 @@ def test_diff_by_cell_names_the_leaking_cell(ip: Any) -> None:
 
 def test_auto_mode_memory_stays_bounded_over_150_cells(ip: Any) -> None:
     run(ip, "keep = []")
-    ip.run_line_magic("memsnap", "auto on")
+    ip.run_line_magic("memsnap", "auto on --every-cell")
     tracker = _magics(ip).tracker
     sizes = []
     for i in range(150):
@@ -172,3 +172,47 @@ def test_bad_auto_and_trace_arguments_are_usage_errors(ip: Any, bad: str) -> Non
     with pytest.raises(UsageError):
         ip.run_line_magic("memsnap", bad)
     assert not _magics(ip).tracker.auto
+
+
+def test_auto_mode_skips_censuses_over_budget_and_names_the_range(ip: Any) -> None:
+    """With no fixed allowance, a census runs only when it costs at most 5 % of the time
+    the cells since the last one ran: quick cells are skipped, and their births are
+    attributed to the range of cells up to the next census (or snapshot)."""
+    tracker = _magics(ip).tracker
+    run(ip, "import time\ngrow = []")
+    ip.run_line_magic("memsnap", "auto on")
+    tracker.BUDGET_SECONDS = 0.0
+    census_seconds = tracker.rows[-1].seconds
+    first = ip.execution_count
+    for _ in range(2):
+        run(ip, "grow.extend(object() for _ in range(10_000))")
+    assert [r.objects for r in tracker.rows[-2:]] == [None, None], "quick cells: no census"
+    long_cell = ip.execution_count
+    run(ip, f"time.sleep({census_seconds * 40 + 0.05:.3f})")  # 5 %: twice the census's cost
+    row = tracker.rows[-1]
+    assert row.objects is not None and row.cells == f"In[{first}–{long_cell}]"
+    pending = ip.execution_count
+    run(ip, "grow.extend(object() for _ in range(5_000))")
+    run(ip, "snap = %memsnap take -o")
+    snap = ip.user_ns.pop("snap")
+    by_cell = snap.cells.set_index("cell")
+    assert 20_000 <= by_cell.loc[f"In[{first}–{long_cell}]", "count"] < 20_500
+    taken = snap.cell
+    assert 5_000 <= by_cell.loc[f"In[{pending}–{taken}]", "count"] < 5_500
+    with capture_output() as cap:
+        ip.run_line_magic("memsnap", "list")
+    shown = "".join(o.data.get("text/plain", "") for o in cap.outputs)
+    assert "auto mode cost" in shown and "ms per cell" in shown, shown
+    listed = [r.cells for r in tracker.rows]
+    assert f"In[{first}–{long_cell}]" in listed and f"In[{pending}]" in listed
+
+
+def test_every_cell_censuses_after_each_cell_whatever_it_costs(ip: Any) -> None:
+    tracker = _magics(ip).tracker
+    ip.run_line_magic("memsnap", "auto on --every-cell")
+    tracker.BUDGET_SECONDS = tracker.BUDGET_SHARE = 0.0
+    for _ in range(3):
+        run(ip, "x = 1")
+    assert all(r.objects is not None for r in tracker.rows[-3:])
+    ip.run_line_magic("memsnap", "auto off")
+    assert not tracker.every_cell

@@ -69,7 +69,7 @@ def test_the_last_traceback_keeps_a_local_alive(kernel: KernelSession) -> None:
 
 def test_cells_of_birth_and_identical_cells_in_ipykernel(kernel: KernelSession) -> None:
     ok(kernel.execute("grow = []"))
-    ok(kernel.execute("%memsnap auto on"))
+    ok(kernel.execute("%memsnap auto on --every-cell"))
     ok(kernel.execute("%memsnap trace on --frames 3"))
     cells = [ok(kernel.execute("grow.extend(str(i) * 2 for i in range(10_000))")).execution_count]
     cells.append(

@@ -23,7 +23,7 @@ def test_a_killed_kernel_leaves_a_readable_census(tmp_path: Path) -> None:
     try:
         for code in (
             "%load_ext jupyter_memsnap",
-            f"%memsnap auto on --save {save_dir}",
+            f"%memsnap auto on --every-cell --save {save_dir}",
             "hoard = [bytearray(1_000_000) for _ in range(40)]",  # 40 MB the census will see
             "counter = 1",
         ):

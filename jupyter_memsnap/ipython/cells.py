@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..capture.heap import RawHeap
 from ..capture.process import peak_rss, reset_peak
 from ..model import own
 from ..model.merges import inherit
+from ..views.tables import cell_label
 
 _PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
 BEFORE_TRACKING = 0
@@ -94,15 +96,25 @@ def _short_path(filename: str) -> str:
 
 @dataclass(frozen=True)
 class CensusRow:
-    """One cell's census: after which cell, when, how much."""
+    """One cell in auto mode: after which cell, when, how much. ``objects`` and ``heap`` are
+    None when no census ran after it (its cost was over the budget): the objects born in
+    such cells are attributed to the range of cells up to the next census (``first_cell``
+    on that census's row)."""
 
     cell: int
     taken_at: dt.datetime
-    objects: int
-    heap: int
+    objects: int | None
+    heap: int | None
     rss: int
-    seconds: float
+    seconds: float  # the census's time, or the time deciding to skip it
     peak: int | None = None  # the RSS high-water mark while the cell ran (Linux), else None
+    first_cell: int | None = None  # the census covers the births of cells first_cell..cell
+    cell_seconds: float | None = None  # how long the cell ran (None: the census at auto on)
+
+    @property
+    def cells(self) -> str:
+        """``In[7]``, or ``In[7–9]`` when the census covers several cells."""
+        return cell_label(self.cell, self.first_cell)
 
 
 class BirthRegister:
@@ -155,9 +167,14 @@ class BirthRegister:
 
 class CellTracker:
     """Owns the ``post_run_cell`` hook: maps cell code names always, and in auto mode takes
-    a census after every cell (ids, types, sizes; no reference graph)."""
+    a census after a cell (ids, types, sizes; no reference graph) when its expected cost is
+    within the budget: ``BUDGET_SECONDS``, or ``BUDGET_SHARE`` of the time the cells since
+    the last census ran, whichever is larger. Its cost is the last census's, scaled by the
+    live blocks since, so the overhead per cell is bounded by design, not by the heap."""
 
     MAX_ROWS = 100_000
+    BUDGET_SECONDS = 0.05
+    BUDGET_SHARE = 0.05
 
     def __init__(self, ip: Any) -> None:
         self.ip = ip
@@ -166,9 +183,14 @@ class CellTracker:
         self.rows: list[CensusRow] = []
         self.auto = False
         self.save_dir: str | None = None
+        self.every_cell = False
         self.errors = 0
+        self.ranges: dict[int, int] = {}  # census cell -> first cell whose births it holds
         self._registered = False
         self._peak_reset = False
+        self._cell_started = 0.0
+        self._pending: list[CensusRow] = []  # cells since the last census
+        self._last: tuple[float, int] | None = None  # last census: seconds, live blocks
 
     def register(self) -> None:
         if not self._registered:
@@ -183,6 +205,7 @@ class CellTracker:
             self._registered = False
 
     def pre_run_cell(self, info: Any) -> None:
+        self._cell_started = time.perf_counter()
         self._peak_reset = self.auto and reset_peak()
         if self.auto and self.save_dir:
             from ..model.postmortem import write_marker
@@ -196,25 +219,65 @@ class CellTracker:
 
     def post_run_cell(self, result: Any) -> None:
         peak = peak_rss() if self._peak_reset else None  # before the census: not its memory
+        ran = time.perf_counter() - self._cell_started if self._cell_started else 0.0
         self._peak_reset = False
+        self._cell_started = 0.0
         self.cells.record(self.ip, result)
         count = getattr(result, "execution_count", None)
-        if self.auto and isinstance(count, int):
-            try:
-                self.census(count, peak)
-            except Exception as e:  # a failing census must never break the user's cell
-                self.errors += 1
-                reason = str(e) if isinstance(e, MemoryError) else repr(e)
-                print(f"jupyter_memsnap: no census after In[{count}]: {reason}")
+        if not (self.auto and isinstance(count, int)):
+            return
+        start = time.perf_counter()
+        if not self.due(ran):
+            self._skip(count, peak, ran, start)
+            return
+        try:
+            self.census(count, peak, ran)
+        except Exception as e:  # a failing census must never break the user's cell
+            self.errors += 1
+            reason = str(e) if isinstance(e, MemoryError) else repr(e)
+            print(f"jupyter_memsnap: no census after In[{count}]: {reason}")
 
-    def census(self, cell: int, peak: int | None = None) -> CensusRow:
+    def due(self, ran: float) -> bool:
+        """Whether a census after a cell that ran ``ran`` seconds fits the budget."""
+        if self._last is None or self.every_cell:
+            return True
+        seconds, blocks = self._last
+        expected = seconds * max(1.0, sys.getallocatedblocks() / max(blocks, 1))
+        spent = ran + sum(r.cell_seconds or 0.0 for r in self._pending)
+        return expected <= max(self.BUDGET_SECONDS, self.BUDGET_SHARE * spent)
+
+    def budget(self) -> str:
+        """The budget in words."""
+        return (
+            f"{self.BUDGET_SECONDS * 1000:.0f} ms or {self.BUDGET_SHARE:.0%} of the time the "
+            "cells since the last census ran; the births of skipped cells go to the next "
+            "census as a range (In[7–9])"
+        )
+
+    def _skip(self, cell: int, peak: int | None, ran: float, start: float) -> None:
+        rss = int(psutil.Process().memory_info().rss)
+        now = time.perf_counter()
+        row = CensusRow(cell, dt.datetime.now(), None, None, rss, now - start, peak, None, ran)
+        self._pending.append(row)
+        self._append(row)
+
+    @property
+    def first_pending(self) -> int | None:
+        """The first cell whose births no census has seen yet."""
+        return self._pending[0].cell if self._pending else None
+
+    def census(self, cell: int, peak: int | None = None, ran: float | None = None) -> CensusRow:
         """Walk the heap without the graph, update cells of birth, record one row (with the
-        cell's RSS peak, when known)."""
+        cell's RSS peak, when known); births since the last census are this cell's, or
+        those of the range of cells since then."""
         from ..api import census
         from .namespace import notebook_roots
 
         start = time.perf_counter()
         heap = census(notebook_roots(self.ip), exclude=(self,))
+        first = self.first_pending
+        if first is not None and self.births.started:
+            self.ranges[cell] = first
         self.births.update(heap, cell)
         if self.save_dir:
             self._save(heap, cell)
@@ -226,11 +289,33 @@ class CellTracker:
             rss=int(psutil.Process().memory_info().rss),
             seconds=time.perf_counter() - start,
             peak=peak,
+            first_cell=first,
+            cell_seconds=ran,
         )
         del heap
+        self._last = (row.seconds, sys.getallocatedblocks())
+        self._pending = []
+        self._append(row)
+        return row
+
+    def _append(self, row: CensusRow) -> None:
         self.rows.append(row)
         del self.rows[: -self.MAX_ROWS]
-        return row
+
+    def born_ranges(self, current_cell: int | None = None) -> tuple[tuple[int, int], ...]:
+        """(last, first) for each born value that covers several cells; with
+        ``current_cell``, also the range a snapshot taken now gives its unseen objects."""
+        ranges = dict(self.ranges)
+        first = self.first_pending
+        if current_cell is not None and first is not None and first < current_cell:
+            ranges[current_cell] = first
+        return tuple(sorted(ranges.items()))
+
+    def overhead(self) -> tuple[float, float, int]:
+        """Auto mode's cost so far: seconds spent after cells (censuses and decisions), the
+        cells' own seconds, and the number of cells."""
+        after = [(r.seconds, r.cell_seconds) for r in self.rows if r.cell_seconds is not None]
+        return sum(s for s, _ in after), sum(c for _, c in after), len(after)
 
     def _save(self, heap: RawHeap, cell: int) -> None:
         """Keep this census on disk (one file, replaced atomically) for a post-mortem."""
@@ -246,6 +331,7 @@ class CellTracker:
             label=f"census after In[{cell}]",
             cell=cell,
             born=born,
+            born_ranges=self.born_ranges(),
         )
         assert self.save_dir is not None
         snap.save(os.path.join(self.save_dir, LATEST))
@@ -254,13 +340,16 @@ class CellTracker:
         """Auto mode on: the first census marks everything alive now as 'before tracking'."""
         self.auto = True
         self.births = BirthRegister()
+        self.ranges, self._pending, self._last = {}, [], None
         own.register(f"cell census {id(self)}", lambda: self.nbytes)
         return self.census(cell)
 
     def stop(self) -> None:
         self.auto = False
+        self.every_cell = False
         self.save_dir = None
         self.births = BirthRegister()
+        self.ranges, self._pending, self._last = {}, [], None
         own.unregister(f"cell census {id(self)}")
 
     def born(self, heap: RawHeap) -> np.ndarray | None:

@@ -108,9 +108,14 @@ def build_parser() -> MagicArgumentParser:
     save_p.add_argument("path", help="file to write (replaced atomically)")
     load_p = sub.add_parser("load", help="read a snapshot file into the list", add_help=False)
     load_p.add_argument("path", help="a file written by %%memsnap save")
-    auto_p = sub.add_parser("auto", help="a census after every cell (cells of birth)")
+    auto_p = sub.add_parser("auto", help="a census after cells (cells of birth), cost bounded")
     auto_p.add_argument("state", choices=("on", "off"))
     auto_p.add_argument("--save", metavar="DIR", default=None, help="keep the latest on disk")
+    auto_p.add_argument(
+        "--every-cell",
+        action="store_true",
+        help="a census after every cell whatever it costs (each cell's births apart)",
+    )
     trace_p = sub.add_parser("trace", help="record allocation sites with tracemalloc")
     trace_p.add_argument("state", choices=("on", "off"))
     trace_p.add_argument("--frames", type=_positive_int, default=10, help="frames per trace")
@@ -179,6 +184,7 @@ class MemsnapMagics(Magics):
             collect=collect,
             exclude=(self.tracker,),
             born=self.tracker.born,
+            born_ranges=self.tracker.born_ranges(current_cell(self.shell)),
             site_label=self.tracker.cells.site_label,
             force=force,
             to_disk=to_disk,
@@ -199,7 +205,7 @@ class MemsnapMagics(Magics):
         %memsnap release                           drop IPython's hidden references
         %memsnap plot [timeline | diff A [B] | types [N]] [--top K]   charts
         %memsnap save N PATH | load PATH           snapshot files (python -m jupyter_memsnap)
-        %memsnap auto on [--save DIR]|off          a census after every cell
+        %memsnap auto on [--save DIR] [--every-cell]|off   a census after cells
         %memsnap trace on [--frames N]|off         allocation sites (tracemalloc)
         %memsnap clear                             forget every snapshot
         %%memsnap [-l LABEL] [-q] [--top K]        what one cell left behind, and its peak
@@ -291,8 +297,8 @@ class MemsnapMagics(Magics):
 
     def _cmd_auto(self, args: argparse.Namespace) -> None:
         if args.state == "off":
-            if args.save:
-                raise UsageError("--save goes with 'auto on'")
+            if args.save or args.every_cell:
+                raise UsageError("--save and --every-cell go with 'auto on'")
             self.tracker.stop()
             print("Per-cell census off.")
             return
@@ -302,10 +308,16 @@ class MemsnapMagics(Magics):
             except OSError as e:
                 raise UsageError(f"cannot use {args.save!r} for --save: {e.strerror}") from None
         self.tracker.save_dir = args.save
+        self.tracker.every_cell = args.every_cell
         row = self.tracker.start(current_cell(self.shell) or 0)
         where = f"; the latest is kept in {args.save}" if args.save else ""
+        when = (
+            "after every cell"
+            if args.every_cell
+            else f"after a cell when it costs at most {self.tracker.budget()}"
+        )
         print(
-            f"Per-cell census on: after every cell ({row.objects:,} objects now, census took "
+            f"Per-cell census on: {when} ({row.objects:,} objects now, census took "
             f"{row.seconds:.2f} s){where}. Objects alive now count as 'before tracking'."
         )
 
@@ -376,9 +388,13 @@ class MemsnapMagics(Magics):
             print("No snapshots yet: take one with %memsnap take (or %memsnap auto on)")
             return
         table = history_table(self.store, self.tracker.rows)
-        display(
-            Table(table, f"{len(self.store)} snapshots, {len(self.tracker.rows)} cell censuses")
-        )
+        censuses = sum(r.objects is not None for r in self.tracker.rows)
+        title = f"{len(self.store)} snapshots, {censuses} cell censuses"
+        spent, ran, cells = self.tracker.overhead()
+        if cells:
+            share = f", {spent / ran:.1%} of the cells' time" if ran else ""
+            title += f"; auto mode cost {spent * 1000 / cells:.0f} ms per cell{share}"
+        display(Table(table, title))
 
     def _snapshot(self, ref: str) -> tuple[int, Snapshot]:
         try:

@@ -716,6 +716,7 @@ class _Reader:
             "label": lambda v: isinstance(v, str),
             "cell": lambda v: v is None or _is_int(v),
             "site_labels": _strings,
+            "born_ranges": _int_pairs,
         }
         for name, ok in checks.items():
             if name in kwargs and not ok(kwargs[name]):
@@ -772,6 +773,12 @@ class _Reader:
 
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_pairs(value: object) -> TypeGuard[tuple[tuple[int, int], ...]]:
+    return isinstance(value, tuple) and all(
+        isinstance(v, tuple) and len(v) == 2 and all(_is_int(x) for x in v) for v in value
+    )
 
 
 def _strings(value: object) -> TypeGuard[tuple[str, ...]]:

@@ -136,6 +136,7 @@ class Snapshot:
     label: str = ""
     cell: int | None = None
     born: np.ndarray | None = None  # per row: cell after which first seen (0: before)
+    born_ranges: tuple[tuple[int, int], ...] = ()  # (born, first): born covers first..born
     site_index: np.ndarray | None = None  # per row: into site_labels, -1 unknown
     site_labels: tuple[str, ...] = ()  # "In[7] line 3", "pandas/core/frame.py:120"
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -194,6 +195,7 @@ class Snapshot:
         cell: int | None = None,
         kinds: dict[str, str] | None = None,
         born: np.ndarray | None = None,
+        born_ranges: tuple[tuple[int, int], ...] = (),
         site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
         to_disk: bool | None = None,
     ) -> Snapshot:
@@ -220,6 +222,7 @@ class Snapshot:
             label=label,
             cell=cell,
             born=born,
+            born_ranges=born_ranges,
             site_index=raw.sites,
             site_labels=tuple(name_site(frames) for frames in raw.site_table),
             to_disk=to_disk,

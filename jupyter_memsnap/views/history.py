@@ -36,9 +36,11 @@ class CensusLike(Protocol):
     @property
     def taken_at(self) -> dt.datetime: ...
     @property
-    def objects(self) -> int: ...
+    def cells(self) -> str: ...
     @property
-    def heap(self) -> int: ...
+    def objects(self) -> int | None: ...
+    @property
+    def heap(self) -> int | None: ...
     @property
     def rss(self) -> int: ...
     @property
@@ -52,7 +54,9 @@ def history_table(
 ) -> pd.DataFrame:
     """One row per snapshot and per cell census, in time order: snapshot number (empty for
     a census), label, cell, time, objects/heap/RSS and their change, the RSS high-water mark
-    while the cell ran (censuses, Linux), capture seconds."""
+    while the cell ran (censuses, Linux), capture seconds. A cell after which auto mode
+    skipped the census has no objects or heap; the next census's cell shows the range whose
+    births it saw (``In[7–9]``)."""
     rows: list[dict[str, Any]] = [
         {
             "snapshot": str(number),
@@ -71,7 +75,7 @@ def history_table(
         {
             "snapshot": "",
             "label": "",
-            "cell": f"In[{c.cell}]",
+            "cell": c.cells,
             "at": c.taken_at,
             "objects": c.objects,
             "heap": c.heap,
@@ -86,8 +90,10 @@ def history_table(
         r["taken"] = r.pop("at").strftime("%H:%M:%S")
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if not c.endswith("_diff")])
     for col in ("objects", "heap", "rss"):
-        df.insert(list(df.columns).index(col) + 1, f"{col}_diff", df[col].diff())
-        df[f"{col}_diff"] = df[f"{col}_diff"].astype("Int64")
+        values = df[col].astype("Int64")  # empty after a cell with no census
+        df[col] = values
+        change = values - values.ffill().shift()  # since the last row that has a value
+        df.insert(list(df.columns).index(col) + 1, f"{col}_diff", change.astype("Int64"))
     df["seconds"] = df["seconds"].astype(np.float64)
     df["peak"] = df["peak"].astype("Int64")
     return df[COLUMNS]

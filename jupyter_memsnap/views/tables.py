@@ -240,8 +240,11 @@ def holders_table(snap: Snapshot) -> pd.DataFrame:
     return df.sort_values(["retained", "reachable"], ascending=False, ignore_index=True)
 
 
-def cell_label(born: int) -> str:
-    return "before tracking" if born == 0 else f"In[{born}]"
+def cell_label(born: int, first: int | None = None) -> str:
+    """``In[7]``; ``In[5–7]`` when births of cells 5 to 7 were first seen together."""
+    if born == 0:
+        return "before tracking"
+    return f"In[{born}]" if first is None or first >= born else f"In[{first}–{born}]"
 
 
 def born_labels(snap: Snapshot) -> np.ndarray | None:
@@ -251,8 +254,9 @@ def born_labels(snap: Snapshot) -> np.ndarray | None:
     if not len(snap.born):
         return np.zeros(0, dtype=object)
     lookup = np.empty(int(snap.born.max()) + 1, dtype=object)
+    first = dict(snap.born_ranges)
     for cell in np.flatnonzero(np.bincount(snap.born)):
-        lookup[cell] = cell_label(int(cell))
+        lookup[cell] = cell_label(int(cell), first.get(int(cell)))
     result: np.ndarray = lookup[snap.born]
     return result
 

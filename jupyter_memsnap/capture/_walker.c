@@ -121,6 +121,30 @@ static inline int vec_reserve(Vec *v, size_t want) {
     return want <= v->cap ? 0 : vec_grow(v, want);
 }
 
+/* Give back the memory past v's first `bytes` (kept as it is where that cannot be done). */
+static void vec_shrink(Vec *v, size_t bytes) {
+#ifdef __linux__
+    if (v->mapped) {
+        size_t keep = (bytes + 4095) & ~(size_t)4095;
+        if (keep && keep < v->mapped) {
+            void *shrunk = mremap(v->data, v->mapped, keep, 0);
+            if (shrunk != MAP_FAILED) {
+                v->mapped = keep;
+                v->cap = keep / v->item;
+            }
+        }
+        return;
+    }
+#endif
+    if (bytes && bytes < v->cap * v->item) {
+        void *shrunk = PyMem_RawRealloc(v->data, bytes);
+        if (shrunk) {
+            v->data = shrunk;
+            v->cap = bytes / v->item;
+        }
+    }
+}
+
 #define VEC_AT(v, T, i) (((T *)(v).data)[i])
 
 static inline int vec_push_u32(Vec *v, uint32_t x) {
@@ -887,11 +911,37 @@ static int measure_held(Walk *w) {
     return w->site_fn ? find_sites(w) : 0;
 }
 
-/* Ids by address (sorted_ids, order), the roots' rows, and every stored referent address
-   turned into a row (dropping those that are not rows); everything from addresses alone. */
+/* Every stored referent address turned into its rank by address, in place (dropping those
+   that are not rows): a 4-byte rank never overwrites an 8-byte referent not yet read.  The
+   buffer then shrinks to the ranks, before the ids and the order are made (the walk's
+   peak). */
+static void ranks_of_referents(Walk *w) {
+    char *buf = (char *)w->refs.data;
+    int64_t *off = (int64_t *)w->offsets.data;
+    size_t t = 0, e = 0;
+    for (size_t r = 0; r < w->nrows; r++) {
+        size_t end = (size_t)off[r + 1];
+        for (; e < end; e++) {
+            void *p;
+            memcpy(&p, buf + e * sizeof(void *), sizeof(p));
+            int64_t k = rank_of(w, p);
+            if (k < 0) continue;
+            uint32_t rank = (uint32_t)k;
+            memcpy(buf + t * sizeof(uint32_t), &rank, sizeof(rank));
+            t++;
+        }
+        off[r + 1] = (int64_t)t;
+    }
+    w->refs.len = t;
+    vec_shrink(&w->refs, t * sizeof(uint32_t));
+}
+
+/* Ids by address (sorted_ids, order), the roots' rows, and the referents' rows; everything
+   from addresses alone. */
 static int number_by_address(Walk *w, const Vec *root_ptrs, Vec *ids, Vec *order, Vec *root_idx) {
     size_t n = w->nrows;
     if (rank_blocks(w) < 0) return -1;
+    if (w->keep_edges) ranks_of_referents(w);
     if (vec_reserve(ids, n + 1) < 0 || vec_reserve(order, n + 1) < 0 ||
         vec_reserve(root_idx, root_ptrs->len + 1) < 0)
         return -1;
@@ -920,23 +970,12 @@ static int number_by_address(Walk *w, const Vec *root_ptrs, Vec *ids, Vec *order
         if (!w->offsets.mapped) memset(w->offsets.data, 0, (n + 1) * sizeof(int64_t));
         return 0;
     }
-    /* In place: target t (4 bytes) never overwrites a referent e >= t (8 bytes) unread. */
     char *buf = (char *)w->refs.data;
-    int64_t *off = (int64_t *)w->offsets.data;
-    size_t t = 0, e = 0;
-    for (size_t r = 0; r < n; r++) {
-        size_t end = (size_t)off[r + 1];
-        for (; e < end; e++) {
-            void *p;
-            memcpy(&p, buf + e * sizeof(void *), sizeof(p));
-            int64_t k = rank_of(w, p);
-            if (k < 0) continue;
-            memcpy(buf + t * sizeof(uint32_t), &ord[k], sizeof(uint32_t));
-            t++;
-        }
-        off[r + 1] = (int64_t)t;
+    for (size_t i = 0; i < w->refs.len; i++) {
+        uint32_t k;
+        memcpy(&k, buf + i * sizeof(k), sizeof(k));
+        memcpy(buf + i * sizeof(k), &ord[k], sizeof(k));
     }
-    w->refs.len = t;
     return 0;
 }
 

@@ -149,6 +149,7 @@ class Snapshot:
         cls,
         *,
         sorted_ids: np.ndarray,
+        order: np.ndarray,
         sizes: np.ndarray,
         type_index: np.ndarray,
         offsets: np.ndarray,
@@ -172,7 +173,6 @@ class Snapshot:
         ids, sizes_ = SortedIds.encode(sorted_ids), Sizes.encode(sizes)
         ids = SortedIds(ids.high, ids.starts, column(ids.low))
         size_column = Sizes(column(sizes_.small), sizes_.big_rows, sizes_.big_values)
-        order = fields.pop("order")
         return cls(
             id_column=ids,
             order=column(order),

@@ -285,5 +285,5 @@ def _to_heap(raw: dict[str, Any], named: list[NamedRoot], engine: str, seconds: 
         engine=engine,
         sizeof_errors=int(raw["sizeof_errors"]),
         sites=None if raw["sites"] is None else _column(raw["sites"], np.int32),
-        site_table=tuple(tuple((str(f), int(n)) for f, n in tb) for tb in raw["site_table"]),
+        site_table=tuple(raw["site_table"]),  # tracemalloc's: ((filename, lineno), ...)
     )

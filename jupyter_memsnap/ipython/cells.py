@@ -36,6 +36,7 @@ class CellMap:
     def __init__(self) -> None:
         self._cells: dict[str, list[int]] = {}
         self.cell_ids: dict[int, str] = {}
+        self._kernel_dir = os.path.join(tempfile.gettempdir(), f"ipykernel_{os.getpid()}") + os.sep
 
     def record(self, ip: Any, result: Any) -> None:
         """Called from ``post_run_cell``: remember the cell's code filename and cell id."""
@@ -67,8 +68,7 @@ class CellMap:
     def is_cell_file(self, filename: str) -> bool:
         if filename in self._cells or _PLAIN_CELL.fullmatch(filename):
             return True
-        kernel_dir = os.path.join(tempfile.gettempdir(), f"ipykernel_{os.getpid()}")
-        return filename.startswith(kernel_dir + os.sep)
+        return filename.startswith(self._kernel_dir)  # ipykernel's cell files
 
     def site_label(self, frames: tuple[tuple[str, int], ...]) -> str:
         """``In[7] line 3`` for the newest frame in a cell, else ``module.py:120``."""

@@ -179,17 +179,22 @@ class CellTracker:
     def __init__(self, ip: Any) -> None:
         self.ip = ip
         self.cells = CellMap()
-        self.births = BirthRegister()
         self.rows: list[CensusRow] = []
         self.auto = False
         self.save_dir: str | None = None
         self.every_cell = False
         self.errors = 0
-        self.ranges: dict[int, int] = {}  # census cell -> first cell whose births it holds
         self._registered = False
         self._peak_reset = False
         self._cell_started = 0.0
-        self._pending: list[CensusRow] = []  # cells since the last census
+        self._forget()
+
+    def _forget(self) -> None:
+        """Start over: no births known, no census yet."""
+        self.births = BirthRegister()
+        self.ranges: dict[int, int] = {}  # census cell -> first cell whose births it holds
+        self.first_pending: int | None = None  # the first cell no census has seen yet
+        self._pending_seconds = 0.0  # how long the cells since the last census ran
         self._last: tuple[float, int] | None = None  # last census: seconds, live blocks
 
     def register(self) -> None:
@@ -243,7 +248,7 @@ class CellTracker:
             return True
         seconds, blocks = self._last
         expected = seconds * max(1.0, sys.getallocatedblocks() / max(blocks, 1))
-        spent = ran + sum(r.cell_seconds or 0.0 for r in self._pending)
+        spent = ran + self._pending_seconds
         return expected <= max(self.BUDGET_SECONDS, self.BUDGET_SHARE * spent)
 
     def budget(self) -> str:
@@ -256,15 +261,22 @@ class CellTracker:
 
     def _skip(self, cell: int, peak: int | None, ran: float, start: float) -> None:
         rss = int(psutil.Process().memory_info().rss)
-        now = time.perf_counter()
-        row = CensusRow(cell, dt.datetime.now(), None, None, rss, now - start, peak, None, ran)
-        self._pending.append(row)
-        self._append(row)
-
-    @property
-    def first_pending(self) -> int | None:
-        """The first cell whose births no census has seen yet."""
-        return self._pending[0].cell if self._pending else None
+        seconds = time.perf_counter() - start
+        if self.first_pending is None:
+            self.first_pending = cell
+        self._pending_seconds += ran
+        self._append(
+            CensusRow(
+                cell=cell,
+                taken_at=dt.datetime.now(),
+                objects=None,
+                heap=None,
+                rss=rss,
+                seconds=seconds,
+                peak=peak,
+                cell_seconds=ran,
+            )
+        )
 
     def census(self, cell: int, peak: int | None = None, ran: float | None = None) -> CensusRow:
         """Walk the heap without the graph, update cells of birth, record one row (with the
@@ -294,7 +306,7 @@ class CellTracker:
         )
         del heap
         self._last = (row.seconds, sys.getallocatedblocks())
-        self._pending = []
+        self.first_pending, self._pending_seconds = None, 0.0
         self._append(row)
         return row
 
@@ -339,8 +351,7 @@ class CellTracker:
     def start(self, cell: int) -> CensusRow:
         """Auto mode on: the first census marks everything alive now as 'before tracking'."""
         self.auto = True
-        self.births = BirthRegister()
-        self.ranges, self._pending, self._last = {}, [], None
+        self._forget()
         own.register(f"cell census {id(self)}", lambda: self.nbytes)
         return self.census(cell)
 
@@ -348,8 +359,7 @@ class CellTracker:
         self.auto = False
         self.every_cell = False
         self.save_dir = None
-        self.births = BirthRegister()
-        self.ranges, self._pending, self._last = {}, [], None
+        self._forget()
         own.unregister(f"cell census {id(self)}")
 
     def born(self, heap: RawHeap) -> np.ndarray | None:

@@ -50,9 +50,9 @@ class SortedIds:
     def __len__(self) -> int:
         return len(self.low)
 
-    @property
-    def nbytes(self) -> int:
-        return int(self.high.nbytes + self.starts.nbytes + self.low.nbytes)
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """What is stored."""
+        return self.high, self.starts, self.low
 
     def decode(self) -> np.ndarray:
         """The ids as one uint64 array (a new one on every call)."""
@@ -102,9 +102,9 @@ class Sizes:
     def __len__(self) -> int:
         return len(self.small)
 
-    @property
-    def nbytes(self) -> int:
-        return int(self.small.nbytes + self.big_rows.nbytes + self.big_values.nbytes)
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """What is stored."""
+        return self.small, self.big_rows, self.big_values
 
     def decode(self) -> np.ndarray:
         """The sizes as one int64 array (a new one on every call)."""

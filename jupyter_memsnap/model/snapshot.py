@@ -277,8 +277,7 @@ class Snapshot:
     @property
     def nbytes(self) -> int:
         """Memory this snapshot's columns occupy, in memory and in file mappings."""
-        arrays = self.stored_arrays()
-        return sum(int(a.nbytes) for a in arrays)
+        return sum(int(a.nbytes) for a in self.stored_arrays())
 
     @property
     def memory_nbytes(self) -> int:
@@ -287,8 +286,7 @@ class Snapshot:
 
     def stored_arrays(self) -> list[np.ndarray]:
         """The arrays this snapshot keeps (compact: not the decoded columns)."""
-        ids, sizes = self.id_column, self.size_column
-        arrays = [ids.high, ids.starts, ids.low, sizes.small, sizes.big_rows, sizes.big_values]
+        arrays = [*self.id_column.arrays(), *self.size_column.arrays()]
         arrays += [self.order, self.type_index, self.offsets, self.targets]
         arrays += [self.native_index, self.native_bytes]
         return arrays + [a for a in (self.born, self.site_index) if a is not None]

@@ -77,9 +77,8 @@ def to_file(arr: np.ndarray, *, min_bytes: int = MIN_BYTES) -> np.ndarray:
     except OSError:
         return arr
     try:
-        if os.name == "posix":
-            os.unlink(path)
         with os.fdopen(fd, "w+b") as f:
+            os.unlink(path)  # POSIX (see directory()): the mapping keeps the file until freed
             arr.tofile(f)
             f.flush()
             mapping = mmap.mmap(f.fileno(), arr.nbytes, access=mmap.ACCESS_READ)
@@ -87,8 +86,7 @@ def to_file(arr: np.ndarray, *, min_bytes: int = MIN_BYTES) -> np.ndarray:
         with contextlib.suppress(OSError):
             os.unlink(path)
         return arr
-    out = np.frombuffer(mapping, dtype=arr.dtype, count=arr.size).reshape(arr.shape)
-    return out
+    return np.frombuffer(mapping, dtype=arr.dtype, count=arr.size).reshape(arr.shape)
 
 
 def is_file_backed(arr: np.ndarray) -> bool:

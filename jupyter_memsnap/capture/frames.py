@@ -38,16 +38,27 @@ def thread_roots(
     every frame of its stack that is not ours, innermost first."""
     names = {t.ident: t.name for t in threading.enumerate()}
     roots: list[tuple[str, str, object]] = []
-    for ident, top in sys._current_frames().items():
-        thread = f"thread {names.get(ident, ident)}"
-        frame: FrameType | None = top
-        while frame is not None and ours(frame):
-            frame = frame.f_back
-        if frame is not None:
-            roots.append((f"{thread} frame", "frame", frame))
-        while frame is not None:
-            if not ours(frame):
-                where = f"{thread} › {function_name(frame)}()"
-                roots += [(f"{where} › {n}", "local", v) for n, v in frame_locals(frame)]
-            frame = frame.f_back
+    stacks = sys._current_frames()  # holds this very frame: dropped below, or it is a cycle
+    try:
+        for ident in list(stacks):
+            thread = f"thread {names.get(ident, ident)}"
+            roots += _stack_roots(thread, stacks.pop(ident), frame_locals)
+    finally:
+        stacks.clear()
+    return roots
+
+
+def _stack_roots(
+    thread: str, frame: FrameType | None, frame_locals: FrameLocals
+) -> list[tuple[str, str, object]]:
+    roots: list[tuple[str, str, object]] = []
+    while frame is not None and ours(frame):
+        frame = frame.f_back
+    if frame is not None:
+        roots.append((f"{thread} frame", "frame", frame))
+    while frame is not None:
+        if not ours(frame):
+            where = f"{thread} › {function_name(frame)}()"
+            roots += [(f"{where} › {n}", "local", v) for n, v in frame_locals(frame)]
+        frame = frame.f_back
     return roots

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from .capture import guard
 from .capture.edges import Label, name_path
@@ -20,10 +21,12 @@ from .capture.heap import (
     process_roots,
 )
 from .capture.process import read_process_memory
+from .capture.values import probe
 from .model.diff import SnapshotDiff
 from .model.own import own_bytes
 from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
 from .model.store import SnapshotStore
+from .views.insights import insights_table
 from .views.paths import Namer
 
 MACHINERY_TYPES: tuple[type, ...] = (
@@ -93,6 +96,33 @@ def path_namer(roots: Sequence[NamedRoot] | None = None) -> Namer:
         return name_path(obj, ids[1:], reader)
 
     return namer
+
+
+def insights(
+    snap: Snapshot | None = None,
+    *,
+    series: Sequence[Snapshot] = (),
+    roots: Sequence[NamedRoot] | None = None,
+    budget: float = 0.4,
+) -> pd.DataFrame:
+    """What to change to get memory back (see ``views.insights``), on ``snap`` (default: a
+    fresh snapshot). The variables still alive with the same object are read for waste in
+    their values, largest first, within ``budget`` seconds; ``series`` (earlier snapshots,
+    oldest first) adds what grows every time."""
+    if roots is None:
+        roots = default_roots()[0]
+    if snap is None:
+        snap = take(roots=roots)
+    retained = snap.retained
+    variables = []
+    for name, kind, value, *_ in roots:
+        row = snap.row(id(value)) if kind == "variable" else -1
+        if row >= 0:
+            variables.append((int(retained[row]), name, value))
+    variables.sort(key=lambda v: -v[0])
+    findings = probe([(name, value) for _, name, value in variables], budget)
+    del variables
+    return insights_table(snap, findings, series, path_namer(roots))
 
 
 def take(

@@ -64,7 +64,7 @@ class RawHeap:
     site_table: tuple[tuple[tuple[str, int], ...], ...] = ()  # tracemalloc frames, newest first
 
 
-def _type_names(tp: type) -> tuple[str, str]:
+def type_names(tp: type) -> tuple[str, str]:
     """Module and qualname, the module as users import it: ``pandas`` rather than
     ``pandas.core.frame`` where the package re-exports the type (read from the loaded
     modules' dicts: no import, no module ``__getattr__`` runs)."""
@@ -250,7 +250,7 @@ def _row_finder(sorted_ids: np.ndarray, order: np.ndarray) -> Any:
 
 def _to_heap(raw: dict[str, Any], named: list[NamedRoot], engine: str, seconds: float) -> RawHeap:
     type_objects: list[type] = raw.pop("type_objects")
-    names = [_type_names(tp) for tp in type_objects]
+    names = [type_names(tp) for tp in type_objects]
     is_class = np.array([issubclass(tp, type) for tp in type_objects], dtype=bool)
     del type_objects
     root_index = _column(raw["roots"], np.int32)

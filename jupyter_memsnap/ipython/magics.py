@@ -16,10 +16,11 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
-from ..api import path_namer, take
+from ..api import insights, path_namer, take
 from ..arguments import positive_int as _positive_int
 from ..capture.guard import NotEnoughMemory
 from ..capture.process import peak_rss, reset_peak
+from ..capture.values import MIN_BYTES
 from ..model.allocator import malloc_trim
 from ..model.diff import SnapshotDiff
 from ..model.files import SnapshotFileError
@@ -89,6 +90,14 @@ def build_parser() -> MagicArgumentParser:
     vars_p = sub.add_parser("vars", help="which variable holds the memory", add_help=False)
     vars_p.add_argument("snapshot", nargs="?", default=None, help="default: a fresh snapshot")
     vars_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
+    insights_p = sub.add_parser(
+        "insights", help="what to change to get memory back, with the code", add_help=False
+    )
+    insights_p.add_argument(
+        "snapshot", nargs="?", default=None, help="default: a fresh snapshot (not stored)"
+    )
+    insights_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
+    insights_p.add_argument("-o", "--output", action="store_true", help="return the DataFrame")
     why_p = sub.add_parser("why", help="what keeps an object alive", add_help=False)
     why_p.add_argument("expr", nargs="*", help="an expression in the user namespace")
     why_p.add_argument("--type", dest="type_name", default=None, help="a type's name instead")
@@ -202,6 +211,7 @@ class MemsnapMagics(Magics):
         %memsnap browse [A [B]] [--by G] [--top K] explorer widget (B compared to A)
         %memsnap vars [N] [--top K]                which variable holds the memory
         %memsnap why EXPR | --type NAME [--top K]  what keeps it alive, and the fix
+        %memsnap insights [N] [--top K] [-o]       what to change to get memory back
         %memsnap release                           drop IPython's hidden references
         %memsnap plot [timeline | diff A [B] | types [N]] [--top K]   charts
         %memsnap save N PATH | load PATH           snapshot files (python -m jupyter_memsnap)
@@ -474,6 +484,25 @@ class MemsnapMagics(Magics):
             f"{human_bytes(int(df['retained'].sum()))} in {len(df)} variables"
         )
         display(Table(df.head(args.top), title))
+
+    def _cmd_insights(self, args: argparse.Namespace) -> pd.DataFrame | None:
+        stored = [snap for _, snap in self.store]
+        if args.snapshot is None:
+            snap, where, series = self._take(), "a fresh snapshot (not stored)", stored
+        else:
+            number, snap = self._snapshot(args.snapshot)
+            where = f"snapshot {number}"
+            series = [s for n, s in self.store if n < number]
+        df = insights(snap, series=series)
+        if df.empty:
+            print(f"No insights in {where}: nothing found worth {human_bytes(MIN_BYTES)}.")
+        else:
+            title = (
+                f"Insights in {where}: {human_bytes(int(df['bytes'].sum()))} to get back "
+                f"in {len(df)} changes (bytes: what the fix saves)"
+            )
+            display(Table(df.head(args.top), title))
+        return df if args.output else None
 
     def _cmd_why(self, args: argparse.Namespace) -> None:
         expr = " ".join(args.expr).strip()

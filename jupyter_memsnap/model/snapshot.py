@@ -426,6 +426,16 @@ class Snapshot:
         """One row per module that defines the types: count, size, share."""
         return self._view("modules_table")
 
+    @property
+    def insights(self) -> pd.DataFrame:
+        """What to change to get memory back: kind, bytes the fix saves, where, evidence,
+        fix (code). Read from this snapshot and from the variables that still hold the same
+        objects (never kept: their values change); for leak suspects over several
+        snapshots, see ``jupyter_memsnap.api.insights``."""
+        from ..api import insights
+
+        return insights(self)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write to a file (versioned, columnar, atomic: a crash never leaves half a file)."""
         from .files import save_snapshot

@@ -107,6 +107,9 @@ def _png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
+INSIGHTS_TAB = 2
+
+
 class Explorer:
     """An explorer over ``(number, Snapshot)`` pairs (a ``SnapshotStore`` is such an
     iterable), showing ``snapshot`` (default: the latest), compared to ``baseline`` when
@@ -116,7 +119,7 @@ class Explorer:
     Widgets: ``snapshot``, ``baseline``, ``group``, ``sort``, ``order``, ``filter``,
     ``mine`` ("just my code"), ``collapse`` ("collapse small"), ``page_size``,
     ``previous``, ``next``, ``row`` (drill-down), ``instance`` (paths to root), ``tabs``
-    (table, plots); ``widget`` is the whole composite.
+    (table, plots, insights); ``widget`` is the whole composite.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class Explorer:
         self._plots_stale = True
         self._plot_thread: threading.Thread | None = None
         self._pngs: dict[object, bytes] = {}  # drawn figures, by what they show
+        self._insights: dict[int, pd.DataFrame] = {}  # by snapshot number
         self._instance_snapshot = snapshot
         self._instances = pd.DataFrame()
         self._paths = pd.DataFrame()
@@ -270,7 +274,12 @@ class Explorer:
             ]
         )
         plots_tab = widgets.VBox([self.plots_note, self.timeline_image, self.bars_image])
-        self.tabs = widgets.Tab(children=[table_tab, plots_tab], titles=("Table", "Plots"))
+        self.insights_html = widgets.HTML()
+        self.insights_html.add_class("memsnap-insights")
+        self.tabs = widgets.Tab(
+            children=[table_tab, plots_tab, self.insights_html],
+            titles=("Table", "Plots", "Insights"),
+        )
         self.widget = widgets.VBox([widgets.HTML(STYLE), self.summary, self.tabs])
         self.widget.add_class("memsnap-explorer")
         self.widget.add_class("memsnap")
@@ -433,6 +442,8 @@ class Explorer:
         self._reset_and_render()
         if self.tabs.selected_index == 1:
             self._draw_plots_in_background()
+        elif self.tabs.selected_index == INSIGHTS_TAB:
+            self._render_insights()
 
     def _on_group(self, change: dict[str, Any]) -> None:
         if self._quiet:
@@ -473,6 +484,36 @@ class Explorer:
     def _on_tab(self, change: dict[str, Any]) -> None:
         if change["new"] == 1 and self._plots_stale:
             self._draw_plots_in_background()
+        elif change["new"] == INSIGHTS_TAB:
+            self._render_insights()
+
+    def insights(self) -> pd.DataFrame:
+        """The shown snapshot's insights (with the earlier ones for leak suspects); values
+        are read from the variables that still hold the same objects."""
+        number = int(self.snapshot.value)
+        if number not in self._insights:
+            from ..api import insights
+
+            earlier = [self.data.snapshots[n] for n in self.data.numbers if n < number]
+            self._insights[number] = insights(self.data.snapshots[number], series=earlier)
+        return self._insights[number]
+
+    def _render_insights(self) -> None:
+        number = int(self.snapshot.value)
+        try:
+            df = self.insights()
+        except Exception as e:  # shown, never raised into the front end
+            self.insights_html.value = f"<p class='memsnap-note'>Insights failed: {e!r}</p>"
+            return
+        title = f"{_short(number, self.data.snapshots[number])}: " + (
+            f"{human_bytes(int(df['bytes'].sum()))} to get back in {len(df)} changes"
+            if len(df)
+            else "nothing worth 1 MB found"
+        )
+        self.insights_html.value = (
+            f"<p class='memsnap-note'>{html.escape(title)} (bytes: what the fix saves)</p>"
+            + html_table(df, first=None)
+        )
 
     def _draw_plots_in_background(self) -> None:
         """Matplotlib takes about a second for two figures: draw them on a worker thread

@@ -23,10 +23,11 @@ DEFINITIONS: dict[str, str] = {
     "freed_size": "bytes of the freed objects",
     "name": "the variable's name in the namespace",
     "held_by": "IPython's hidden references to one object (output cache, last result, …)",
-    "fix": "what to run to drop that reference",
+    "fix": "the code to run: it drops that reference, or gets those bytes back",
     "path": "shortest chain of references from a named root to the object",
     "holder": "the named root the path starts from",
-    "kind": "what the root is: variable, output, holder, pyplot, module, local, …",
+    "kind": "what the root is (variable, output, holder, pyplot, module, local, …), or what "
+    "the insight found (duplicate strings, small view keeps a big array, …)",
     "object": "the object the paths lead to",
     "id": "the object's id (its address)",
     "cell": "the cell that created the objects (In[n])",
@@ -37,7 +38,9 @@ DEFINITIONS: dict[str, str] = {
     "peak": "highest RSS while the cell ran",
     "seconds": "time the snapshot took",
     "measure": "part of the process's resident memory",
-    "bytes": "resident bytes of that part",
+    "bytes": "resident bytes of that part; for an insight, what its fix saves (measured)",
+    "where": "where the waste is, in notebook words: variable, column, holder, type",
+    "evidence": "what was measured to find it",
 }
 
 _SPELLED = {"new_size": "new bytes", "freed_size": "freed bytes", "shared_with": "shared with"}

@@ -83,7 +83,7 @@ def release_hint(
     root: Root, others: Sequence[Root] = (), named: tuple[str, str | None] | None = None
 ) -> str:
     """How to drop this holder's reference, in IPython commands. ``others``: the other roots
-    on the same object (an open pyplot figure is freed by ``plt.close``, not ``del``);
+    that hold the object (an open pyplot figure is freed by ``plt.close``, not ``del``);
     ``named``: the path's named expression and its last step's kind, when it has one."""
     name, kind = root.name, root.kind
     if kind == "variable":
@@ -170,10 +170,13 @@ def why_frame(
     same = roots_by_object(snap)
     records = []
     for row in rows:
-        for root, path in paths_to_root(snap, row, max_paths=max_paths, reverse=reverse):
+        paths = paths_to_root(snap, row, max_paths=max_paths, reverse=reverse)
+        # besides the roots on the same object: pyplot, whose root is the figure's manager
+        holders = [r for r, path in paths if len(path) == 1 or r.kind == "pyplot"]
+        for root, path in paths:
             labels = _labels(snap, root, path, namer)
             text, covered, last = expression(root, labels)
-            others = [o for o in same.get(root.index, []) if o is not root]
+            others = [o for o in (*same.get(root.index, []), *holders) if o is not root]
             records.append(
                 {
                     "object": snap.type_label(row),

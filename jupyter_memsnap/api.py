@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from .capture.heap import (
 )
 from .capture.process import read_process_memory
 from .capture.values import probe
+from .model.cluster import ClusterDiff, ClusterSnapshot
 from .model.diff import SnapshotDiff
 from .model.own import own_bytes
 from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
@@ -33,6 +34,8 @@ MACHINERY_TYPES: tuple[type, ...] = (
     Snapshot,
     SnapshotStore,
     SnapshotDiff,
+    ClusterSnapshot,
+    ClusterDiff,
     ProcessMemory,
     TypeTable,
     Root,
@@ -137,6 +140,7 @@ def take(
     site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
     force: bool = False,
     to_disk: bool | None = None,
+    thread_labels: Mapping[int, str] | None = None,
 ) -> Snapshot:
     """Snapshot every live object of this process.
 
@@ -150,7 +154,8 @@ def take(
     :class:`NotEnoughMemory` before it starts (``force=True`` tries anyway), as does one that
     runs out of memory on the way. ``to_disk=True`` keeps every column in a file mapping the
     OS can drop (None: the graph when large, everything when keeping it in memory would
-    take a tenth of the memory left; False: all in memory).
+    take a tenth of the memory left; False: all in memory). ``thread_labels`` names
+    threads' frames by ident instead of ``thread NAME`` (a Dask worker: the task each runs).
     """
     cell = None
     if roots is None:
@@ -166,6 +171,7 @@ def take(
             collect=False,
             engine=engine,
             sites=True,
+            thread_labels=thread_labels,
         )
         del roots
         if to_disk is None and guard.keep_on_disk(len(raw.order)):

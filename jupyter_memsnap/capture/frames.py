@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import FrameType
 
 from . import layout
@@ -33,15 +33,18 @@ def function_name(frame: FrameType) -> str:
 
 def thread_roots(
     frame_locals: FrameLocals = layout.frame_locals,
+    labels: Mapping[int, str] | None = None,
 ) -> list[tuple[str, str, object]]:
     """Per thread: its innermost frame not ours (``thread NAME frame``), then every local of
-    every frame of its stack that is not ours, innermost first."""
-    names = {t.ident: t.name for t in threading.enumerate()}
+    every frame of its stack that is not ours, innermost first. ``labels``: what to call
+    some threads instead (by ident), e.g. the Dask task each one runs."""
+    names = {t.ident: f"thread {t.name}" for t in threading.enumerate() if t.ident is not None}
+    names.update(labels or {})
     roots: list[tuple[str, str, object]] = []
     stacks = sys._current_frames()  # holds this very frame: dropped below, or it is a cycle
     try:
         for ident in list(stacks):
-            thread = f"thread {names.get(ident, ident)}"
+            thread = names.get(ident, f"thread {ident}")
             roots += _stack_roots(thread, stacks.pop(ident), frame_locals)
     finally:
         stacks.clear()

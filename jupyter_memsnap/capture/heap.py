@@ -7,7 +7,7 @@ import sys
 import time
 import tracemalloc
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,12 +108,13 @@ def last_walk_count() -> int:
     return _last_count[0]
 
 
-def process_roots() -> list[NamedRoot]:
+def process_roots(thread_labels: Mapping[int, str] | None = None) -> list[NamedRoot]:
     """The interpreter's own roots: figures pyplot keeps open, every module, and every
-    thread's frames and their locals (our own frames excluded)."""
+    thread's frames and their locals (our own frames excluded; ``thread_labels`` names
+    threads by ident)."""
     roots: list[NamedRoot] = list(pyplot.open_figures())
     roots += [(f"module {name}", "module", mod) for name, mod in list(sys.modules.items())]
-    roots += frames.thread_roots(frame_locals_reader())
+    roots += frames.thread_roots(frame_locals_reader(), thread_labels)
     return roots
 
 
@@ -137,6 +138,7 @@ def capture(
     engine: str = "auto",
     seeds: list[object] | None = None,
     include_process_roots: bool = True,
+    thread_labels: Mapping[int, str] | None = None,
     edges: bool = True,
     sites: bool = False,
 ) -> RawHeap:
@@ -158,7 +160,7 @@ def capture(
     start = time.perf_counter()
     named = list(named_roots)
     if include_process_roots:
-        named += process_roots()
+        named += process_roots(thread_labels)
     root_objects = [root[2] for root in named]
     if seeds is None:
         seeds = gc.get_objects()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import shlex
@@ -22,6 +23,7 @@ from ..capture.guard import NotEnoughMemory
 from ..capture.process import peak_rss, reset_peak
 from ..capture.values import MIN_BYTES
 from ..model.allocator import malloc_trim
+from ..model.cluster import ClusterDiff, ClusterSnapshot
 from ..model.diff import SnapshotDiff
 from ..model.files import SnapshotFileError
 from ..model.snapshot import Snapshot
@@ -59,6 +61,14 @@ def build_parser() -> MagicArgumentParser:
         action="store_true",
         help="keep it in a file mapping the OS can drop, not in the kernel's memory",
     )
+    take_p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="CLIENT",
+        help="snapshot every Dask worker instead (default: the current client)",
+    )
     sub.add_parser("list", help="one row per snapshot, with the change since the previous")
     show_p = sub.add_parser("show", help="one snapshot as a table", add_help=False)
     show_p.add_argument(
@@ -69,6 +79,9 @@ def build_parser() -> MagicArgumentParser:
     )
     show_p.add_argument("--top", type=_positive_int, default=20, help="rows to show")
     show_p.add_argument("--filter", default=None, help="case-insensitive regex on names")
+    show_p.add_argument(
+        "--worker", default=None, help="of a cluster snapshot: bring this worker's in full"
+    )
     show_p.add_argument("-o", "--output", action="store_true", help="return the DataFrame")
     diff_p = sub.add_parser("diff", help="what changed between two snapshots", add_help=False)
     diff_p.add_argument("a", help="the older snapshot: number, label or negative index")
@@ -205,8 +218,10 @@ class MemsnapMagics(Magics):
         """Heap snapshots of this kernel as pandas DataFrames.
 
         %memsnap take [-l LABEL] [--no-gc] [-o] [--force] [--to-disk]   snapshot every object
+        %memsnap take --dask [CLIENT] [-l LABEL] [-o]   every Dask worker's, kept on it
         %memsnap list                              one row per snapshot, with changes
         %memsnap show [N] [--by type|variable|module|holder] [--top K] [--filter PATTERN] [-o]
+        %memsnap show N --worker ADDRESS           one worker's of a cluster snapshot, in full
         %memsnap diff A [B] [--by type|variable|module] [--growth] [--top K] [--filter P] [-o]
         %memsnap browse [A [B]] [--by G] [--top K] explorer widget (B compared to A)
         %memsnap vars [N] [--top K]                which variable holds the memory
@@ -241,7 +256,9 @@ class MemsnapMagics(Magics):
             raise UsageError(f"{command}: {reason}") from None
 
     # ---------------------------------------------------------------- subcommands
-    def _cmd_take(self, args: argparse.Namespace) -> Snapshot | None:
+    def _cmd_take(self, args: argparse.Namespace) -> Snapshot | ClusterSnapshot | None:
+        if args.dask is not None:
+            return self._take_cluster(args)
         snap = self._take(
             label=args.label,
             collect=not args.no_gc,
@@ -251,6 +268,27 @@ class MemsnapMagics(Magics):
         number = self.store.add(snap)
         row = history_table(self.store).loc[lambda d: d["snapshot"] == str(number)]
         display(Table(row, f"Snapshot {number} taken"))
+        return snap if args.output else None
+
+    def _client(self, expr: str) -> Any:
+        if not expr:
+            return None
+        try:
+            return self.shell.ev(expr)  # type: ignore[union-attr]
+        except Exception as e:
+            raise UsageError(f"--dask: cannot evaluate {expr!r}: {e!r}") from None
+
+    def _take_cluster(self, args: argparse.Namespace) -> ClusterSnapshot | None:
+        from .. import dask as cluster_api
+
+        if args.to_disk or args.no_gc or args.force:
+            raise UsageError("--dask takes only --label and -o")
+        try:
+            snap = cluster_api.take(self._client(args.dask), label=args.label)
+        except cluster_api.ClusterError as e:
+            raise UsageError(f"%memsnap take --dask: {e}") from None
+        number = self.store.add(snap)
+        display(Table(snap.workers, f"Snapshot {number}: {snap!r}"))
         return snap if args.output else None
 
     def _cmd_plot(self, args: argparse.Namespace) -> None:
@@ -397,7 +435,7 @@ class MemsnapMagics(Magics):
         if not len(self.store) and not self.tracker.rows:
             print("No snapshots yet: take one with %memsnap take (or %memsnap auto on)")
             return
-        table = history_table(self.store, self.tracker.rows)
+        table = history_table(self.store, self.tracker.rows, self.store.clusters())
         censuses = sum(r.objects is not None for r in self.tracker.rows)
         title = f"{len(self.store)} snapshots, {censuses} cell censuses"
         spent, ran, cells = self.tracker.overhead()
@@ -407,11 +445,11 @@ class MemsnapMagics(Magics):
         display(Table(table, title))
 
     def _snapshot(self, ref: str) -> tuple[int, Snapshot]:
+        number = self._number(ref)
         try:
-            number = self.store.number_of(ref)
+            return number, self.store.get(number)
         except SnapshotError as e:
             raise UsageError(str(e)) from None
-        return number, self.store.get(number)
 
     def _grouped(self, source: Snapshot | SnapshotDiff, args: argparse.Namespace) -> pd.DataFrame:
         try:
@@ -421,7 +459,38 @@ class MemsnapMagics(Magics):
         except NotRecorded as e:
             raise UsageError(str(e)) from None
 
+    def _show_cluster(self, args: argparse.Namespace) -> pd.DataFrame | None:
+        from .. import dask as cluster_api
+
+        number = self._number(args.snapshot)
+        cluster = self.store.get_cluster(number)
+        if args.worker is None:
+            top = args.top
+            display(Table(cluster.workers, f"Snapshot {number}: {cluster!r}"))
+            display(Table(cluster.tasks.head(top), "Task results: our retained vs Dask's sizeof"))
+            display(Table(cluster.variables.head(top), "Module globals on the workers"))
+            return cluster.workers if args.output else None
+        try:
+            snap = cluster_api.fetch(cluster, args.worker)
+        except cluster_api.ClusterError as e:
+            raise UsageError(f"%memsnap show --worker: {e}") from None
+        label = f"{cluster.label or f'#{number}'} worker {args.worker}"
+        fetched = self.store.add(dataclasses.replace(snap, label=label))
+        print(f"Worker {args.worker} of snapshot {number} is snapshot {fetched} here.")
+        args.snapshot, args.worker = str(fetched), None
+        return self._cmd_show(args)
+
+    def _number(self, ref: str) -> int:
+        try:
+            return self.store.number_of(ref)
+        except SnapshotError as e:
+            raise UsageError(str(e)) from None
+
     def _cmd_show(self, args: argparse.Namespace) -> pd.DataFrame | None:
+        if self.store.is_cluster(self._number(args.snapshot)):
+            return self._show_cluster(args)
+        if args.worker is not None:
+            raise UsageError("--worker goes with a cluster snapshot (%memsnap take --dask)")
         number, snap = self._snapshot(args.snapshot)
         label = f" {snap.label!r}" if snap.label else ""
         heading = (
@@ -438,7 +507,21 @@ class MemsnapMagics(Magics):
         _trim_hint(snap)
         return df if args.output else None
 
-    def _cmd_diff(self, args: argparse.Namespace) -> SnapshotDiff | None:
+    def _diff_clusters(self, args: argparse.Namespace) -> ClusterDiff | None:
+        na, nb = self._number(args.a), self._number(args.b)
+        diff = self.store.get_cluster(nb).diff(self.store.get_cluster(na))
+        sides = (side_name(na, diff.before.label), side_name(nb, diff.after.label))
+        display(Table(diff.workers, f"Snapshot {na} → {nb}, by worker", sides=sides))
+        tasks = diff.tasks.head(args.top)
+        display(Table(tasks, f"By task key, top {len(tasks)}", sides=sides))
+        return diff if args.output else None
+
+    def _cmd_diff(self, args: argparse.Namespace) -> SnapshotDiff | ClusterDiff | None:
+        clusters = [self.store.is_cluster(self._number(r)) for r in (args.a, args.b)]
+        if all(clusters):
+            return self._diff_clusters(args)
+        if any(clusters):
+            raise UsageError("%memsnap diff: compare two cluster snapshots, or two of this kernel")
         (na, a), (nb, b) = self._snapshot(args.a), self._snapshot(args.b)
         diff = b.diff(a)
         df = self._grouped(diff, args)
@@ -556,8 +639,21 @@ class MemsnapMagics(Magics):
         )
 
     def _cmd_clear(self, args: argparse.Namespace) -> None:
+        tokens = [c.token for _, c in self.store.clusters()]
         n = self.store.clear()
         print(f"Forgot {n} snapshot{'s' if n != 1 else ''}.")
+        if tokens:
+            from .. import dask as cluster_api
+
+            try:
+                freed = cluster_api.release(tokens)
+            except Exception as e:  # the cluster may be gone: nothing left to free
+                print(f"Could not reach the workers to free their snapshots: {e}")
+                return
+            print(
+                f"Freed {human_bytes(sum(freed.values()))} of snapshots kept on "
+                f"{len(freed)} workers."
+            )
 
 
 MemsnapMagics.memsnap.__doc__ = (MemsnapMagics.memsnap.__doc__ or "") + "\n" + PARSER.format_help()

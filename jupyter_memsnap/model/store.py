@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .cluster import ClusterSnapshot
 from .snapshot import Snapshot
+
+Stored = Snapshot | ClusterSnapshot
 
 
 class SnapshotError(LookupError):
@@ -12,16 +15,17 @@ class SnapshotError(LookupError):
 
 
 class SnapshotStore:
-    """Snapshots numbered from 1 in the order taken; numbers are never reused.
+    """Snapshots numbered from 1 in the order taken; numbers are never reused. Cluster
+    snapshots share the numbering; iterating gives this process's snapshots only.
 
     A reference is a number (``3``), a negative index (``-1`` is the latest) or a label.
     """
 
     def __init__(self) -> None:
-        self._items: dict[int, Snapshot] = {}
+        self._items: dict[int, Stored] = {}
         self._next = 1
 
-    def add(self, snap: Snapshot) -> int:
+    def add(self, snap: Stored) -> int:
         number = self._next
         self._items[number] = snap
         self._next += 1
@@ -37,7 +41,10 @@ class SnapshotStore:
         return len(self._items)
 
     def __iter__(self) -> Iterator[tuple[int, Snapshot]]:
-        return iter(list(self._items.items()))
+        return iter([(n, s) for n, s in self._items.items() if isinstance(s, Snapshot)])
+
+    def clusters(self) -> list[tuple[int, ClusterSnapshot]]:
+        return [(n, s) for n, s in self._items.items() if isinstance(s, ClusterSnapshot)]
 
     def number_of(self, ref: str | int) -> int:
         """Resolve a reference to a snapshot number, or raise SnapshotError."""
@@ -61,12 +68,25 @@ class SnapshotStore:
         return value
 
     def get(self, ref: str | int) -> Snapshot:
-        return self._items[self.number_of(ref)]
+        """This process's snapshot; SnapshotError for a cluster snapshot."""
+        number = self.number_of(ref)
+        snap = self._items[number]
+        if not isinstance(snap, Snapshot):
+            raise SnapshotError(
+                f"snapshot {number} is a cluster snapshot of {len(snap.worker_table)} workers: "
+                f"%memsnap show {number} --worker ADDRESS brings one worker's"
+            )
+        return snap
 
-    def previous(self, number: int) -> Snapshot | None:
-        """The snapshot stored just before this one, if any."""
-        earlier = [n for n in self._items if n < number]
-        return self._items[earlier[-1]] if earlier else None
+    def get_cluster(self, ref: str | int) -> ClusterSnapshot:
+        number = self.number_of(ref)
+        snap = self._items[number]
+        if not isinstance(snap, ClusterSnapshot):
+            raise SnapshotError(f"snapshot {number} is not a cluster snapshot")
+        return snap
+
+    def is_cluster(self, ref: str | int) -> bool:
+        return isinstance(self._items[self.number_of(ref)], ClusterSnapshot)
 
 
 def _ranges(numbers: list[int]) -> str:

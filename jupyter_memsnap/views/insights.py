@@ -27,6 +27,9 @@ COLUMNS = ["kind", "bytes", "where", "evidence", "fix"]
 LEAK_WINDOW = 6
 """Leak suspects are read over at most this many of the latest snapshots."""
 
+LEAK_RETENTION_OBJECTS = 1_000_000
+"""Above this many objects, an earlier snapshot's retained sizes are used only if known."""
+
 Insight = dict[str, object]
 
 
@@ -257,6 +260,9 @@ def _per_type(snap: Snapshot) -> dict[str, int]:
 
 
 def _per_variable(snap: Snapshot) -> dict[str, int]:
+    """What each variable retains, where retained sizes are known or cheap to compute."""
+    if len(snap) > LEAK_RETENTION_OBJECTS and not snap.is_cached("retention"):
+        return {}
     retention = snap.retention
     return {
         r.name: int(size)

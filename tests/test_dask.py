@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,8 +25,17 @@ pytestmark = [pytest.mark.timeout(300)]
 LEAK = 30_000_000
 
 
+def spawnable_main() -> None:
+    """An IPython shell puts its user module in ``sys.modules['__main__']``, without the
+    ``__spec__`` that multiprocessing's spawn reads when Dask starts or restarts a worker."""
+    main = sys.modules["__main__"]
+    if not hasattr(main, "__spec__"):
+        main.__spec__ = None
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
+    spawnable_main()
     cluster = LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
@@ -126,6 +136,7 @@ def test_a_worker_that_cannot_answer_gets_a_row(client: Client) -> None:
 
 
 def test_a_worker_killed_between_snapshots_is_reported(client: Client) -> None:
+    spawnable_main()  # the nanny starts a new worker
     before = cluster_api.take(client)
     victim = before.answered[0]
     os.kill(client.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
@@ -146,8 +157,6 @@ def hold_and_wait(seconds: float) -> float:
 
 
 def test_a_running_task_s_locals_are_named_by_its_key(client: Client) -> None:
-    import sys
-
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests

@@ -201,9 +201,10 @@ def test_tracing_left_on(ip: Any) -> None:
     ip.run_line_magic("memsnap", "trace on --frames 5")
     try:
         run(ip, "keep = [bytearray(100) for _ in range(60_000)]")
-        truth = tracemalloc.get_tracemalloc_memory()  # the snapshot reads it before its walk
+        low = tracemalloc.get_tracemalloc_memory()  # read once in between, by the snapshot
         row = found(insights(ip), "tracing left on", "tracemalloc")
-        assert near(row["bytes"], truth)
+        high = tracemalloc.get_tracemalloc_memory()  # its tables grow by doubling
+        assert (1 - TOLERANCE) * low <= row["bytes"] <= (1 + TOLERANCE) * high
         assert row["fix"] == "%memsnap trace off"
         run(ip, row["fix"])
         assert not tracemalloc.is_tracing()

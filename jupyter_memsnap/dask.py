@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .model.cluster import (
@@ -25,10 +26,13 @@ from .model.cluster import (
     WORKER_COLUMNS,
     ClusterSnapshot,
 )
-from .model.snapshot import Snapshot
+from .model.snapshot import Root, Snapshot
 
 _KEPT: dict[str, Snapshot] = {}
 """In a worker process: the snapshots it took, by cluster snapshot token."""
+
+TOP_GLOBALS = 100
+"""Module globals reported per worker, the largest retained first."""
 
 MISSING_PACKAGE = "jupyter_memsnap is not installed on this worker: pip install it there"
 
@@ -164,7 +168,7 @@ def _on_worker_take(token: str, label: str, dask_worker: Any) -> dict[str, Any]:
     managed = int(dask_worker.state.nbytes)
     native = int(snap.native_bytes.sum())
     types = snap.types.assign(worker=address)[TYPE_COLUMNS]
-    variables = snap.variables.assign(worker=address)[VARIABLE_COLUMNS]
+    variables = _module_globals(snap, by_root, address)
     row = {
         "worker": address,
         "name": str(dask_worker.name),
@@ -180,6 +184,31 @@ def _on_worker_take(token: str, label: str, dask_worker: Any) -> dict[str, Any]:
         "seconds": round(snap.seconds, 3),
     }
     return {"worker": row, "tasks": tasks, "types": types, "variables": variables}
+
+
+def _module_globals(snap: Snapshot, by_root: dict[Root, Any], address: str) -> pd.DataFrame:
+    """The largest user-module globals: what each alone keeps (retained) and reaches (not
+    through modules, classes or functions). Not the kernel's variables table: who shares
+    with whom costs a walk per global, and a worker has many."""
+    from .model.graph import reachable_sizes
+    from .views.tables import shared_mask
+
+    held = sorted(
+        ((int(size), root) for root, size in by_root.items() if root.kind == "variable"),
+        key=lambda item: -item[0],
+    )[:TOP_GLOBALS]
+    starts = np.array([root.index for _, root in held], dtype=np.int64)
+    reach = reachable_sizes(snap.offsets, snap.targets, snap.sizes, starts, shared_mask(snap))
+    return pd.DataFrame(
+        {
+            "worker": address,
+            "name": [root.name for _, root in held],
+            "type": [snap.type_label(root.index) for _, root in held],
+            "retained": [size for size, _ in held],
+            "reachable": np.asarray(reach, dtype=np.int64),
+        },
+        columns=VARIABLE_COLUMNS,
+    )
 
 
 def _nbytes(state: Any) -> int | None:

@@ -67,17 +67,22 @@ def _library_dirs() -> tuple[str, ...]:
 
 def user_modules() -> Iterator[types.ModuleType]:
     """Modules that are neither the standard library, nor installed packages, nor built
-    in: code the user shipped to the workers, or made there."""
+    in (nor inside one of those): code the user shipped to the workers, or made there."""
     libraries = _library_dirs()
+
+    def library(module: object) -> bool:
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.origin in ("built-in", "frozen"):
+            return True
+        file = getattr(module, "__file__", None)
+        return isinstance(file, str) and os.path.abspath(file).startswith(libraries)
+
     for name, module in list(sys.modules.items()):
         if not isinstance(module, types.ModuleType) or name == "__main__":
             continue
-        if name.split(".")[0] in LIBRARY_PREFIXES or name in sys.builtin_module_names:
+        top = name.partition(".")[0]
+        if top in LIBRARY_PREFIXES or top in sys.builtin_module_names:
             continue
-        spec = getattr(module, "__spec__", None)
-        if spec is not None and spec.origin in ("built-in", "frozen"):
-            continue
-        file = getattr(module, "__file__", None)
-        if isinstance(file, str) and os.path.abspath(file).startswith(libraries):
+        if library(module) or library(sys.modules.get(top)):
             continue
         yield module

@@ -41,6 +41,15 @@ DEFINITIONS: dict[str, str] = {
     "bytes": "resident bytes of that part; for an insight, what its fix saves (measured)",
     "where": "where the waste is, in notebook words: variable, column, holder, type",
     "evidence": "what was measured to find it",
+    "worker": "the Dask worker's address",
+    "status": "ok, or why the worker has no snapshot (failed, no answer, gone, new)",
+    "key": "the Dask task key whose result the worker keeps in memory",
+    "native": "bytes of native buffers owned by objects (numpy, Arrow, …)",
+    "managed": "Dask's managed memory: its sizeof estimates of the results in memory",
+    "unmanaged": "RSS minus Dask's managed memory (what Dask's dashboard calls unmanaged)",
+    "unattributed": "RSS that the memory table cannot name",
+    "kept": "bytes of the snapshot the worker keeps until %memsnap clear",
+    "dask_sizeof": "Dask's own estimate of the result's size (dask.sizeof)",
 }
 
 _SPELLED = {"new_size": "new bytes", "freed_size": "freed bytes", "shared_with": "shared with"}

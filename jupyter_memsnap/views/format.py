@@ -22,7 +22,10 @@ def human_bytes(n: float | None, signed: bool = False) -> str:
     return f"{sign}{value:.1f} {_UNITS[unit]}"
 
 
-_BYTE_NAMES = ("size", "reachable", "retained", "inclusive", "shared", "bytes", "heap", "rss")
+_BYTE_NAMES = (
+    *("size", "reachable", "retained", "inclusive", "shared", "bytes", "heap", "rss"),
+    *("native", "managed", "unmanaged", "unattributed", "kept"),
+)
 
 
 _COUNT_NAMES = ("count", "objects", "new", "freed", "survived")
@@ -37,7 +40,7 @@ def size_columns(df: pd.DataFrame) -> list[str]:
         for c in df.columns
         if isinstance(c, str)
         and pd.api.types.is_numeric_dtype(df[c])
-        and (c.split("_")[0] in _BYTE_NAMES or c.endswith(("_size", "_bytes")))
+        and (c.split("_")[0] in _BYTE_NAMES or c.endswith(("_size", "_bytes", "_sizeof")))
     ]
 
 

@@ -195,6 +195,20 @@ def test_leak_suspects_over_three_snapshots(ip: Any) -> None:
     assert "leak suspect" not in set(insights(ip, "2")["kind"])  # two snapshots are no trend
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_allocator_memory_freed_but_not_returned(ip: Any) -> None:
+    import psutil
+
+    # every 50th block survives, so the heap cannot shrink from its top: glibc keeps the rest
+    run(ip, "junk = [bytearray(2000) for _ in range(100_000)]\nkeep = junk[::50]\ndel junk")
+    row = found(insights(ip), "allocator keeps freed memory", "the process")
+    assert row["bytes"] >= 0.9 * 98_000 * sys.getsizeof(bytearray(2000))
+    assert row["fix"] == "%memsnap trim"
+    before = psutil.Process().memory_info().rss
+    run(ip, row["fix"])
+    assert before - psutil.Process().memory_info().rss >= 0.8 * row["bytes"]  # the OS's figure
+
+
 def test_tracing_left_on(ip: Any) -> None:
     import tracemalloc
 

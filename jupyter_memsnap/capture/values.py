@@ -28,6 +28,9 @@ SAMPLE = 100_000
 """Elements read from a long container or object column; what it says is scaled up."""
 
 ZERO_SHARE = 0.9
+ZERO_ESTIMATE = 1_000_000
+FULL_COUNT_BYTES = 1 << 30
+"""Arrays up to this size have their zeros counted; larger ones are judged by a sample."""
 VIEW_SHARE = 0.5
 """A view is "small" when it sees at most this share of the array that owns its data."""
 
@@ -89,12 +92,20 @@ def _findings(name: str, value: object, stop: float, strings: bool) -> Iterator[
                 return
             series = value[column]
             if isinstance(series, pd.Series) and _stringy(series.dtype) == strings:
-                yield from _column(name, f"{name}[{column!r}]", value, series)
+                yield from _each(_column(name, f"{name}[{column!r}]", value, series))
     elif pd is not None and isinstance(value, pd.Series):
         if _stringy(value.dtype) == strings:
             yield from _column(name, name, value, value)
     elif type(value) in (list, tuple, dict) and strings:
         yield from _container(name, value)
+
+
+def _each(findings: Iterator[Finding]) -> list[Finding]:
+    """One column's findings; none when reading it raises (the other columns still count)."""
+    try:
+        return list(findings)
+    except Exception:
+        return []
 
 
 def _stringy(dtype: Any) -> bool:
@@ -136,7 +147,19 @@ def _array(variable: str, where: str, arr: np.ndarray) -> Iterator[Finding]:
 
 
 def _zeros(variable: str, where: str, arr: np.ndarray) -> Iterator[Finding]:
-    nonzero = int(np.count_nonzero(arr))
+    """Values at random places first (a strided sample can alias with a pattern); the
+    exact count only when they say mostly zeros and the array is small enough to count
+    quickly, else the share of a larger random sample, said so."""
+    rng = np.random.default_rng(0)
+    sample = arr.flat[rng.integers(0, arr.size, min(arr.size, SAMPLE))]
+    if np.count_nonzero(sample) > (1 - ZERO_SHARE + 0.05) * sample.size:
+        return
+    if arr.nbytes <= FULL_COUNT_BYTES:
+        nonzero, how = int(np.count_nonzero(arr)), ""
+    else:
+        sample = arr.flat[rng.integers(0, arr.size, ZERO_ESTIMATE)]
+        nonzero = int(np.count_nonzero(sample) * arr.size / sample.size)
+        how = f", estimated from {sample.size:,} values at random"
     if nonzero > (1 - ZERO_SHARE) * arr.size:
         return
     index = 4 if nonzero < 2**31 else 8
@@ -154,7 +177,7 @@ def _zeros(variable: str, where: str, arr: np.ndarray) -> Iterator[Finding]:
         type_name(arr),
         saved,
         f"{arr.size - nonzero:,} of {arr.size:,} values are 0 "
-        f"({1 - nonzero / arr.size:.1%}); CSR keeps {sparse:,} bytes",
+        f"({1 - nonzero / arr.size:.1%}{how}); CSR keeps {sparse:,} bytes",
         f"import scipy.sparse; {where} = scipy.sparse.csr_array({matrix})",
     )
 
@@ -184,7 +207,7 @@ def _strings(
     fixes = {
         "list": f"{where} = [sys.intern(s) if type(s) is str else s for s in {where}]",
         "tuple": f"{where} = tuple(sys.intern(s) if type(s) is str else s for s in {where})",
-        "array": f"{where}[:] = [sys.intern(s) if type(s) is str else s for s in {where}.ravel()]",
+        "array": f"{where}.flat[:] = [{INTERN} for v in {where}.flat]",
         "dict": f"{where} = {{k: {INTERN} for k, v in {where}.items()}}",
         "records": f"{where} = [{{k: {INTERN} for k, v in d.items()}} for d in {where}]",
     }
@@ -222,7 +245,9 @@ def _column(variable: str, where: str, owner: Any, series: Any) -> Iterator[Find
     n = len(series)
     if _stringy(dtype):
         yield from _string_column(variable, where, owner, series)
-    elif dtype.kind in "iu" and dtype.itemsize > 1 and n:
+    elif not isinstance(dtype, np.dtype) or not n:  # nullable and extension types: as they are
+        return
+    elif dtype.kind in "iu" and dtype.itemsize > 1:
         data = np.asarray(values)
         smaller = _smallest_int(int(data.min()), int(data.max()), dtype)
         if smaller is not None:
@@ -234,7 +259,7 @@ def _column(variable: str, where: str, owner: Any, series: Any) -> Iterator[Find
                 f"{n:,} {dtype} values from {data.min():,} to {data.max():,} fit {smaller}",
                 _astype(variable, where, smaller.name),
             )
-    elif dtype == np.float64 and n:
+    elif dtype == np.float64:
         data = np.asarray(values)
         exact = np.array_equal(data.astype(np.float32).astype(np.float64), data, equal_nan=True)
         if exact:

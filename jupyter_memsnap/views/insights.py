@@ -20,7 +20,7 @@ from ..model.retention import paths_to_root, roots_by_object
 from ..model.snapshot import Snapshot
 from .format import human_bytes
 from .memory import FREE_KEPT_LARGE, free_kept
-from .paths import Namer, _labels, expression, release_hint
+from .paths import Namer, expression, path_labels, release_hint
 from .tables import born_labels
 
 COLUMNS = ["kind", "bytes", "where", "evidence", "fix"]
@@ -144,7 +144,7 @@ def _named(snap: Snapshot, row: int, namer: Namer | None) -> tuple[str, str | No
     if not paths:
         return "unreachable from a named root", None
     root, rows = paths[0]
-    labels = _labels(snap, root, rows, namer)
+    labels = path_labels(snap, root, rows, namer)
     text, covered, last = expression(root, labels)
     complete = covered == len(rows) - 1 and (last is not None or covered == 0)
     return text, text if complete else None

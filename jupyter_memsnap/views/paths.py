@@ -117,7 +117,9 @@ def release_hint(
     return ""
 
 
-def _labels(snap: Snapshot, root: Root, rows: list[int], namer: Namer | None) -> list[Label | None]:
+def path_labels(
+    snap: Snapshot, root: Root, rows: list[int], namer: Namer | None
+) -> list[Label | None]:
     if namer is None:
         return [None] * (len(rows) - 1)
     return namer(root, [snap.id_of(r) for r in rows])
@@ -142,7 +144,7 @@ def paths_frame(
     for number, (root, rows) in enumerate(
         paths_to_root(snap, row, max_paths=max_paths, reverse=snap._reverse()), start=1
     ):
-        labels = [None, *_labels(snap, root, rows, namer)]
+        labels = [None, *path_labels(snap, root, rows, namer)]
         for step, (r, label) in enumerate(zip(rows, labels, strict=True)):
             records.append(
                 {
@@ -174,7 +176,7 @@ def why_frame(
         # besides the roots on the same object: pyplot, whose root is the figure's manager
         holders = [r for r, path in paths if len(path) == 1 or r.kind == "pyplot"]
         for root, path in paths:
-            labels = _labels(snap, root, path, namer)
+            labels = path_labels(snap, root, path, namer)
             text, covered, last = expression(root, labels)
             others = [o for o in (*same.get(root.index, []), *holders) if o is not root]
             records.append(

@@ -107,11 +107,12 @@ def insights(
     series: Sequence[Snapshot] = (),
     roots: Sequence[NamedRoot] | None = None,
     budget: float = 0.4,
+    censuses: Sequence[tuple[str, int]] = (),
 ) -> pd.DataFrame:
     """What to change to get memory back (see ``views.insights``), on ``snap`` (default: a
     fresh snapshot). The variables still alive with the same object are read for waste in
     their values, largest first, within ``budget`` seconds; ``series`` (earlier snapshots,
-    oldest first) adds what grows every time."""
+    oldest first) adds what grows every time, as do ``censuses`` (cells, heap bytes)."""
     if roots is None:
         roots = default_roots()[0]
     if snap is None:
@@ -125,7 +126,7 @@ def insights(
     variables.sort(key=lambda v: -v[0])
     findings = probe([(name, value) for _, name, value in variables], budget)
     del variables
-    return insights_table(snap, findings, series, path_namer(roots))
+    return insights_table(snap, findings, series, path_namer(roots), censuses)
 
 
 def take(

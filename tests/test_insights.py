@@ -285,3 +285,16 @@ def test_the_explorer_has_an_insights_tab(ip: Any) -> None:
     shown = explorer.insights_html.value
     assert "small view keeps a big array" in shown and "head = head.copy()" in shown
     assert found(explorer.insights(), "small view keeps a big array", "head")["bytes"] > 0
+
+
+def test_leak_suspect_over_auto_mode_censuses(ip: Any) -> None:
+    run(ip, "leak = []")
+    ip.run_line_magic("memsnap", "auto on --every-cell")
+    for _ in range(3):
+        run(ip, "leak.extend(bytearray(1000) for _ in range(1500))")
+    truth = 3 * 1500 * sys.getsizeof(bytearray(1000))
+    df = insights(ip)
+    (row,) = [r for _, r in df.iterrows() if r["where"].startswith("cells ")]
+    assert row["kind"] == "leak suspect"
+    assert near(row["bytes"], truth)
+    ip.run_line_magic("memsnap", "auto off")

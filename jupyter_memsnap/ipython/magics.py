@@ -576,7 +576,12 @@ class MemsnapMagics(Magics):
             number, snap = self._snapshot(args.snapshot)
             where = f"snapshot {number}"
             series = [s for n, s in self.store if n < number]
-        df = insights(snap, series=series)
+        censuses = [
+            (r.cells, r.heap)
+            for r in self.tracker.rows
+            if r.heap is not None and r.taken_at <= snap.taken_at
+        ]
+        df = insights(snap, series=series, censuses=censuses)
         if df.empty:
             print(f"No insights in {where}: nothing found worth {human_bytes(MIN_BYTES)}.")
         else:

@@ -38,10 +38,12 @@ def insights_table(
     findings: Sequence[Finding] = (),
     series: Sequence[Snapshot] = (),
     namer: Namer | None = None,
+    censuses: Sequence[tuple[str, int]] = (),
 ) -> pd.DataFrame:
     """kind, bytes (what the fix saves), where (in notebook words), evidence, fix (code);
     largest first. ``series``: earlier snapshots, oldest first, for leak suspects (three
-    or more with ``snap``); ``namer`` names the paths to caches."""
+    or more with ``snap``), as are auto mode's censuses (cells, heap bytes), oldest first;
+    ``namer`` names the paths to caches."""
     found = [
         *_hidden_holders(snap),
         *_pyplot_figures(snap),
@@ -50,6 +52,7 @@ def insights_table(
         *_tracing(snap),
         *_checked(snap, findings),
         *_leaks([*series, snap][-LEAK_WINDOW:]),
+        *_growing_cells(censuses[-LEAK_WINDOW:]),
     ]
     df = pd.DataFrame(found, columns=COLUMNS)
     df["bytes"] = df["bytes"].astype(np.int64)
@@ -233,6 +236,25 @@ def _leaks(series: Sequence[Snapshot]) -> list[Insight]:
             )
         )
     return found
+
+
+def _growing_cells(censuses: Sequence[tuple[str, int]]) -> list[Insight]:
+    """The heap grew after each of the last censused cells (auto mode)."""
+    heaps = [heap for _, heap in censuses]
+    rising = all(b > a for a, b in itertools.pairwise(heaps))
+    if len(heaps) < 3 or not rising or heaps[-1] - heaps[0] < MIN_BYTES:
+        return []
+    total, cells = heaps[-1] - heaps[0], [cells for cells, _ in censuses[1:]]
+    return [
+        _insight(
+            "leak suspect",
+            total,
+            f"cells {cells[0]} … {cells[-1]}",
+            f"the heap grew after each of the last {len(cells)} censused cells, "
+            f"{human_bytes(total // len(cells))} per cell",
+            "%memsnap show --by cell",
+        )
+    ]
 
 
 def _growing(tables: Iterable[dict[str, int]], absent_is_zero: bool) -> list[tuple[str, list[int]]]:

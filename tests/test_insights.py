@@ -107,6 +107,24 @@ def test_a_low_cardinality_string_column_becomes_a_category(ip: Any) -> None:
     assert str(ip.user_ns["df"]["city"].dtype) == "category"
 
 
+def test_distinct_strings_as_python_objects_become_arrow_strings(ip: Any) -> None:
+    run(
+        ip,
+        "import numpy as np, pandas as pd\n"
+        "ids = np.array([f'user-{i:09d}' for i in range(300_000)], dtype=object)\n"
+        "df = pd.DataFrame({'uid': pd.Series(ids, dtype=object), 'x': np.arange(300_000) * 1e9})\n"
+        "del ids",
+    )
+    uid = ip.user_ns["df"]["uid"]
+    assert uid.dtype == object
+    arrow = uid.astype("string[pyarrow]")
+    truth = uid.memory_usage(index=False, deep=True) - arrow.memory_usage(index=False, deep=True)
+    del uid, arrow
+    row = found(insights(ip), "column dtype", "df['uid']")
+    assert near(row["bytes"], truth)
+    fix_frees(ip, row["fix"], row["bytes"])
+
+
 @pytest.mark.parametrize(
     ("values", "dtype"),
     [("np.arange(1_000_000) % 100", "int8"), ("np.arange(1_000_000) / 4", "float32")],

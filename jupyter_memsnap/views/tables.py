@@ -195,21 +195,32 @@ def _atoms(snap: Snapshot) -> np.ndarray:
 def _shared_with(
     snap: Snapshot, roots: list[Root], shared: np.ndarray, stop: np.ndarray
 ) -> list[str]:
-    """For each variable with shared bytes, the other named holders that reach them."""
+    """For each variable with shared bytes, the other named holders that reach them. Each
+    object gets one bit per holder that reaches it (one 64-bit word per object, not a mask
+    per holder); overlaps are summed over the objects two or more reach."""
     candidates = _sharers(snap)
     if not candidates or not shared.any():
         return [""] * len(roots)
     counted = ~_atoms(snap)
-    masks = {r: reach_mask(snap.offsets, snap.targets, r.index, stop) & counted for r in candidates}
-    sizes = snap.sizes
+    bits = np.zeros(len(snap), dtype=np.uint64)
+    for j, r in enumerate(candidates):
+        reached = reach_mask(snap.offsets, snap.targets, r.index, stop) & counted
+        bits[reached] |= np.uint64(1 << j)
+        del reached
+    several = np.flatnonzero(bits & (bits - np.uint64(1)))  # two or more bits set
+    bits, sizes = bits[several], snap.sizes[several]
+    column = {r: j for j, r in enumerate(candidates)}
     out = []
     for root, amount in zip(roots, shared, strict=True):
-        if amount <= 0 or root not in masks:
+        if amount <= 0 or root not in column:
             out.append("")
             continue
-        mine = masks[root]
+        mine = (bits >> np.uint64(column[root])) & np.uint64(1) == 1
+        held, held_sizes = bits[mine], sizes[mine]
         overlaps = [
-            (int(sizes[mine & masks[o]].sum()), o.name) for o in candidates if o is not root
+            (int(held_sizes[(held >> np.uint64(j)) & np.uint64(1) == 1].sum()), o.name)
+            for j, o in enumerate(candidates)
+            if o is not root
         ]
         names = [name for size, name in sorted(overlaps, reverse=True) if size >= amount / 10]
         out.append(", ".join(names))

@@ -62,10 +62,13 @@ def take(
     worker; a worker that fails, dies or lacks the package gets a row saying so."""
     client = client if client is not None else default_client()
     token = uuid.uuid4().hex
-    listed = list(client.scheduler_info()["workers"]) if workers is None else list(workers)
+    try:
+        listed = list(client.scheduler_info()["workers"]) if workers is None else list(workers)
+    except Exception as e:
+        raise ClusterError(f"cannot reach the scheduler: {type(e).__name__}: {e}") from None
     t0 = time.perf_counter()
     taken_at = dt.datetime.now()
-    answers = client.run(_on_worker_take, token, label, workers=listed, on_error="return")
+    answers = _run(client, _on_worker_take, token, label, workers=listed)
     seconds = time.perf_counter() - t0
     rows, tasks, types, variables = [], [], [], []
     for address in sorted(set(listed) | set(answers)):
@@ -88,6 +91,15 @@ def take(
         type_table=_concat(types, TYPE_COLUMNS, "size"),
         variable_table=_concat(variables, VARIABLE_COLUMNS, "retained"),
     )
+
+
+def _run(client: Any, function: Any, *args: Any, workers: list[str] | None) -> dict[str, Any]:
+    """``Client.run`` on these workers (None: all): each worker's answer, or its error."""
+    try:
+        answers: dict[str, Any] = client.run(function, *args, workers=workers, on_error="return")
+    except Exception as e:  # the scheduler is gone, the client closed, …
+        raise ClusterError(f"cannot reach the cluster: {type(e).__name__}: {e}") from None
+    return answers
 
 
 def _failure(answer: object) -> str:
@@ -113,7 +125,7 @@ def fetch(cluster: ClusterSnapshot, worker: str, client: Any = None) -> Snapshot
     if worker not in cluster.answered:
         known = ", ".join(cluster.answered) or "none"
         raise ClusterError(f"no snapshot of worker {worker!r} in this one (workers: {known})")
-    answers = client.run(_on_worker_file, cluster.token, workers=[worker], on_error="return")
+    answers = _run(client, _on_worker_file, cluster.token, workers=[worker])
     data = answers.get(worker)
     if not isinstance(data, bytes):
         raise ClusterError(f"worker {worker} did not send its snapshot: {_failure(data)}")
@@ -127,7 +139,7 @@ def fetch(cluster: ClusterSnapshot, worker: str, client: Any = None) -> Snapshot
 def release(tokens: list[str], client: Any = None) -> dict[str, int]:
     """Free the snapshots kept on workers under these tokens: bytes freed per worker."""
     client = client if client is not None else default_client()
-    answers = client.run(_on_worker_release, tokens, on_error="return")
+    answers = _run(client, _on_worker_release, tokens, workers=None)
     return {w: n for w, n in answers.items() if isinstance(n, int)}
 
 

@@ -135,6 +135,13 @@ def test_a_worker_that_cannot_answer_gets_a_row(client: Client) -> None:
     cluster_api.release([snap.token], client)
 
 
+def test_a_closed_client_is_one_clear_error(client: Client) -> None:
+    other = Client(client.scheduler.address, set_as_default=False)
+    other.close()
+    with pytest.raises(cluster_api.ClusterError, match="cannot reach"):
+        cluster_api.take(other)
+
+
 def test_a_worker_killed_between_snapshots_is_reported(client: Client) -> None:
     spawnable_main()  # the nanny starts a new worker
     before = cluster_api.take(client)

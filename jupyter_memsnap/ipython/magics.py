@@ -652,7 +652,7 @@ class MemsnapMagics(Magics):
 
             try:
                 freed = cluster_api.release(tokens)
-            except Exception as e:  # the cluster may be gone: nothing left to free
+            except cluster_api.ClusterError as e:  # the cluster is gone, and what it kept
                 print(f"Could not reach the workers to free their snapshots: {e}")
                 return
             print(

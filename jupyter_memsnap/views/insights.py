@@ -16,19 +16,20 @@ import numpy as np
 import pandas as pd
 
 from ..capture.values import MIN_BYTES, Finding
+from ..model.graph import reachable_sizes
 from ..model.retention import paths_to_root, roots_by_object
 from ..model.snapshot import Snapshot
 from .format import human_bytes
 from .memory import FREE_KEPT_LARGE, free_kept
 from .paths import Namer, expression, path_labels, release_hint
-from .tables import born_labels
+from .tables import born_labels, shared_mask
 
 COLUMNS = ["kind", "bytes", "where", "evidence", "fix"]
 LEAK_WINDOW = 6
 """Leak suspects are read over at most this many of the latest snapshots."""
 
-LEAK_RETENTION_OBJECTS = 1_000_000
-"""Above this many objects, an earlier snapshot's retained sizes are used only if known."""
+LEAK_VARIABLES = 10
+"""The variables whose growth is followed: the newest snapshot's largest, by retained."""
 
 Insight = dict[str, object]
 
@@ -223,14 +224,15 @@ def _leaks(series: Sequence[Snapshot]) -> list[Insight]:
                 f"%memsnap why --type {label}",
             )
         )
-    for name, sizes in _growing((_per_variable(s) for s in series), False):
+    names = _largest_variables(series[-1])
+    for name, sizes in _growing((_reachable(s, names) for s in series), False):
         steps = len(sizes) - 1
         found.append(
             _insight(
                 "leak suspect",
                 sizes[-1] - sizes[0],
                 name,
-                f"what `del {name}` frees grew in each of the last {steps} snapshots "
+                f"what {name} reaches grew in each of the last {steps} snapshots "
                 f"({human_bytes((sizes[-1] - sizes[0]) // steps)} per snapshot)",
                 f"%memsnap why {name}",
             )
@@ -281,16 +283,25 @@ def _per_type(snap: Snapshot) -> dict[str, int]:
     return out
 
 
-def _per_variable(snap: Snapshot) -> dict[str, int]:
-    """What each variable retains, where retained sizes are known or cheap to compute."""
-    if len(snap) > LEAK_RETENTION_OBJECTS and not snap.is_cached("retention"):
-        return {}
+def _largest_variables(snap: Snapshot) -> set[str]:
     retention = snap.retention
-    return {
-        r.name: int(size)
+    held = [
+        (int(size), r.name)
         for r, size in zip(retention.roots, retention.root_retained(), strict=True)
         if r.kind == "variable"
-    }
+    ]
+    return {name for _, name in sorted(held, reverse=True)[:LEAK_VARIABLES]}
+
+
+def _reachable(snap: Snapshot, names: set[str]) -> dict[str, int]:
+    """Bytes each of these variables reaches (not through modules, classes or functions):
+    a walk from each, not the dominator tree, which an earlier snapshot may not have."""
+    roots = [r for r in snap.roots if r.kind == "variable" and r.name in names and r.index >= 0]
+    if not roots:
+        return {}
+    starts = np.array([r.index for r in roots], dtype=np.int64)
+    sizes = reachable_sizes(snap.offsets, snap.targets, snap.sizes, starts, shared_mask(snap))
+    return {r.name: int(size) for r, size in zip(roots, sizes, strict=True)}
 
 
 def _born(before: Snapshot, after: Snapshot, label: str) -> str:

@@ -27,13 +27,15 @@ def subprocess_env() -> dict[str, str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With ``MEMSNAP_SECONDARY=1`` (CI's other CPythons), the pure-Python engine's runs of
     the whole-heap truth tests are left to the default Python: on every version that walker
-    is still tied to the compiled one by ``test_walker.py`` (whole heap, generated graphs)."""
+    is still tied to the compiled one by ``test_walker.py`` (whole heap, generated graphs).
+    So are tests marked ``once``: long runs of logic that is the same on every version."""
     if os.environ.get("MEMSNAP_SECONDARY") != "1":
         return
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        secondary = params.get("engine") == "python" and item.module.__name__ != "test_walker"
+        python_engine = params.get("engine") == "python" and item.module.__name__ != "test_walker"
+        secondary = python_engine or item.get_closest_marker("once") is not None
         (drop if secondary else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

@@ -57,6 +57,7 @@ def test_diff_by_cell_names_the_leaking_cell(ip: Any) -> None:
     assert "cell censuses" in text
 
 
+@pytest.mark.once
 def test_auto_mode_memory_stays_bounded_over_150_cells(ip: Any) -> None:
     run(ip, "keep = []")
     ip.run_line_magic("memsnap", "auto on --every-cell")
@@ -174,6 +175,7 @@ def test_bad_auto_and_trace_arguments_are_usage_errors(ip: Any, bad: str) -> Non
     assert not _magics(ip).tracker.auto
 
 
+@pytest.mark.once
 def test_auto_mode_skips_censuses_over_budget_and_names_the_range(ip: Any) -> None:
     """With no fixed allowance, a census runs only when it costs at most 5 % of the time
     the cells since the last one ran: quick cells are skipped, and their births are

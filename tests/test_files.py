@@ -408,6 +408,7 @@ def test_corrupted_byte_in_column_data(
     expect_error(tmp_path / "c.memsnap", "CRC")
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_every_single_byte_flip_is_caught_or_harmless(
     small_file: tuple[Snapshot, bytes], tmp_path: pathlib.Path

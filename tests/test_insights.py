@@ -224,7 +224,8 @@ def test_allocator_memory_freed_but_not_returned(ip: Any) -> None:
     assert row["fix"] == "%memsnap trim"
     before = psutil.Process().memory_info().rss
     run(ip, row["fix"])
-    assert before - psutil.Process().memory_info().rss >= 0.8 * row["bytes"]  # the OS's figure
+    # the OS's figure: whole free pages go back, free space within pages stays (an upper bound)
+    assert before - psutil.Process().memory_info().rss >= 0.5 * row["bytes"]
 
 
 def test_tracing_left_on(ip: Any) -> None:

@@ -135,6 +135,7 @@ def _attempt(call: Any) -> None:
     assert message is None or (message and "\n" not in message), repr(message)
 
 
+@pytest.mark.once
 @pytest.mark.slow
 @settings(
     max_examples=20,
@@ -156,6 +157,7 @@ def test_every_command_line_in_every_state_works_or_is_a_one_line_usage_error(
         _leave(shell)
 
 
+@pytest.mark.once
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(

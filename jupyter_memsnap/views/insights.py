@@ -169,7 +169,8 @@ def _allocator(snap: Snapshot) -> list[Insight]:
             "allocator keeps freed memory",
             kept,
             "the process",
-            f"{', '.join(parts)} free but not returned to the OS ({kept / p.rss:.0%} of RSS)",
+            f"{', '.join(parts)} free but not returned to the OS ({kept / p.rss:.0%} of RSS); "
+            "at most this: trim returns the whole free pages among them",
             "%memsnap trim",
         )
     ]

@@ -105,9 +105,10 @@ def _run(client: Any, function: Any, *args: Any, workers: list[str] | None) -> d
 def _failure(answer: object) -> str:
     if answer is None:
         return "no answer (the worker left or timed out)"
-    if isinstance(answer, ModuleNotFoundError) and "jupyter_memsnap" in str(answer):
+    text = f"{type(answer).__name__}: {answer}"
+    if "ModuleNotFoundError" in text and "jupyter_memsnap" in text:  # Dask sends it as text
         return MISSING_PACKAGE
-    return f"failed: {type(answer).__name__}: {answer}"
+    return f"failed: {text}"
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str], by: str) -> pd.DataFrame:

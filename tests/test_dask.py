@@ -135,6 +135,21 @@ def test_a_worker_that_cannot_answer_gets_a_row(client: Client) -> None:
     cluster_api.release([snap.token], client)
 
 
+def test_a_worker_without_the_package_gets_a_clear_row(client: Client) -> None:
+    lacking = workers(client)[0]
+    hide = "import sys\nsys.modules['_saved'] = sys.modules.get('jupyter_memsnap')\n"
+    client.run(exec, hide + "sys.modules['jupyter_memsnap'] = None", {}, workers=[lacking])
+    try:
+        snap = cluster_api.take(client)
+    finally:
+        restore = "import sys\nsys.modules['jupyter_memsnap'] = sys.modules.pop('_saved')"
+        client.run(exec, restore, {}, workers=[lacking])
+    table = snap.workers.set_index("worker")
+    assert table.loc[lacking, "status"] == cluster_api.MISSING_PACKAGE
+    assert (table.drop(lacking)["status"] == "ok").all()
+    cluster_api.release([snap.token], client)
+
+
 def test_a_closed_client_is_one_clear_error(client: Client) -> None:
     other = Client(client.scheduler.address, set_as_default=False)
     other.close()

@@ -118,11 +118,11 @@ def _pyplot_figures(snap: Snapshot) -> list[Insight]:
 
 def _caches(snap: Snapshot, namer: Namer | None) -> list[Insight]:
     t = snap.type_table
-    codes = [i for i in range(len(t)) if t.label(i) == "functools._lru_cache_wrapper"]
-    if not codes:
+    codes = t.indices("functools", "_lru_cache_wrapper")
+    if not len(codes):
         return []
     retained = snap.retained
-    is_dict = np.array([t.label(i) == "dict" for i in range(len(t))])
+    is_dict = np.isin(np.arange(len(t)), t.indices("builtins", "dict"))
     out: list[Insight] = []
     for row in np.flatnonzero(np.isin(snap.type_index, codes)):
         dicts = [int(r) for r in snap.referents_of_row(int(row)) if is_dict[snap.type_index[r]]]

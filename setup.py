@@ -26,9 +26,18 @@ setup(
         Extension(
             "jupyter_memsnap.capture._walker",
             ["jupyter_memsnap/capture/_walker.c"],
-            depends=["jupyter_memsnap/capture/_cpython.h"],
+            depends=[
+                "jupyter_memsnap/capture/_cpython.h",
+                "jupyter_memsnap/capture/_interpreter.h",
+            ],
             include_dirs=[numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            optional=True,
+        ),
+        Extension(
+            "jupyter_memsnap.capture._interpreter",
+            ["jupyter_memsnap/capture/_interpreter.c"],
+            depends=["jupyter_memsnap/capture/_interpreter.h"],
             optional=True,
         ),
         Extension(

@@ -20,6 +20,7 @@ from .capture.heap import (
     last_walk_count,
     process_roots,
 )
+from .capture.interpreter import untraced
 from .capture.process import read_process_memory
 from .capture.values import probe
 from .model.cluster import ClusterDiff, ClusterSnapshot
@@ -163,7 +164,7 @@ def take(
         roots, cell = default_roots()
     if collect:
         gc.collect()
-    with guard.guarded("snapshot", last_walk_count(), force):
+    with guard.guarded("snapshot", last_walk_count(), force), untraced():
         process = read_process_memory(own_bytes)  # before the walk: its buffers do not show
         raw = capture(
             roots,
@@ -199,7 +200,7 @@ def census(
 ) -> RawHeap:
     """A light snapshot for per-cell tracking: ids, types and sizes, no reference graph
     (refused like ``take`` when it would not fit)."""
-    with guard.guarded("census", last_walk_count(), force):
+    with guard.guarded("census", last_walk_count(), force), untraced():
         return capture(
             roots,
             exclude_objects=exclude,

@@ -63,7 +63,9 @@ def take(
     client = client if client is not None else default_client()
     token = uuid.uuid4().hex
     try:
-        listed = list(client.scheduler_info()["workers"]) if workers is None else list(workers)
+        # nthreads asks the scheduler; scheduler_info() returns a cache that the client's
+        # periodic refresh can replace with one that lists no workers
+        listed = list(client.nthreads()) if workers is None else list(workers)
     except Exception as e:
         raise ClusterError(f"cannot reach the scheduler: {type(e).__name__}: {e}") from None
     t0 = time.perf_counter()

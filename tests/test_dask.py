@@ -45,7 +45,7 @@ def client() -> Iterator[Client]:
 
 
 def workers(client: Client) -> list[str]:
-    return sorted(client.scheduler_info()["workers"])
+    return sorted(client.nthreads())
 
 
 def test_a_persisted_array_shows_on_its_worker_and_key(client: Client) -> None:

@@ -9,6 +9,7 @@ import collections
 import gc
 import sys
 import threading
+import time
 import tracemalloc
 import types
 import warnings
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from jupyter_memsnap.capture import heap, pywalker
+from jupyter_memsnap.capture import heap, interpreter, pywalker
 from jupyter_memsnap.capture.heap import RawHeap
 
 ENGINES = ["c", "python"] if heap.HAVE_COMPILED else ["python"]
@@ -342,7 +343,7 @@ _GUPPY = """
 import gc, json, sys, types
 import numpy as np
 from guppy import hpy
-from jupyter_memsnap.capture import heap
+from jupyter_memsnap.capture import heap, interpreter
 
 n = 100_000
 data = {
@@ -367,7 +368,9 @@ theirs["types.CodeType"] -= sum(
 del everything
 gc.collect()
 guppy = [m for name, m in sys.modules.items() if name.split(".")[0] == "guppy"]
-raw = heap.capture(engine=sys.argv[1], exclude_objects=[*guppy, h])
+# guppy3 does not see the interpreter's interned-string table (a dict only C holds)
+interned = [root[2] for root in interpreter.interned_roots()]
+raw = heap.capture(engine=sys.argv[1], exclude_objects=[*guppy, h, *interned])
 ours = {}
 for code, size in zip(raw.types.tolist(), raw.sizes.tolist()):
     if raw.type_module[code] == "builtins":
@@ -441,3 +444,48 @@ def test_a_missing_compiled_module_is_said_once_and_falls_back() -> None:
 
     with pytest.warns(RuntimeWarning, match="not built.*pure Python"):
         assert load("jupyter_memsnap.model._no_such_extension", "graph algorithms") is None
+
+
+def _names_only_the_interpreter_keeps(count: int) -> list[str]:
+    """Copies of ``count`` fresh names that a compiled and discarded function interned: the
+    interned originals stay (3.12 and 3.13 make them immortal), held by no object."""
+    tag = f"{id(object()):x}_{time.monotonic_ns()}"
+    names = [f"kept_{tag}_{i}" for i in range(count)]
+    exec(compile(f"def _gone():\n    return [{', '.join(names)}]\n", "<memsnap-names>", "exec"), {})
+    return names
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.10 and 3.11 keep the dict static in C")
+def test_the_interpreters_interned_strings_are_a_root(engine: str) -> None:
+    if interpreter._interpreter is None:
+        pytest.skip("built without CPython's internal headers")
+    names = _names_only_the_interpreter_keeps(5_000)
+    (root,) = interpreter.interned_roots()
+    name, kind, interned = root
+    assert (name, kind) == ("interpreter interned strings", "interpreter")
+    raw = _closure(engine, interned)
+    by_contents = sys.getsizeof(interned) + sum(sys.getsizeof(k) for k in interned)
+    assert all(v is k for k, v in interned.items())
+    assert int(raw.sizes.sum()) == by_contents
+    kept = [interned[n] for n in names]
+    assert all(_row(raw, k) >= 0 for k in kept)
+    assert all(sys.getrefcount(k) > 1_000_000 for k in kept[:10])  # immortal: only C holds them
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.10 and 3.11 keep the dict static in C")
+def test_a_snapshot_names_what_only_the_interned_strings_keep() -> None:
+    if interpreter._interpreter is None:
+        pytest.skip("built without CPython's internal headers")
+    from jupyter_memsnap import take
+
+    before = take()
+    names = _names_only_the_interpreter_keeps(20_000)
+    after = take()
+    truth = sum(sys.getsizeof(n) for n in names)
+
+    def retained(snap: Any) -> int:
+        roots = [r.name for r in snap.retention.roots]
+        return int(snap.retention.root_retained()[roots.index("interpreter interned strings")])
+
+    grown = retained(after) - retained(before)
+    assert truth <= grown <= truth * 1.1 + 2 * 1024 * 1024, (grown, truth)  # + a dict resize

@@ -259,6 +259,37 @@ def test_c_and_python_agree_on_sites_and_census() -> None:
     np.testing.assert_array_equal(_col(census, "sizes"), _col(c, "sizes"))
 
 
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="tracemalloc's switch is static before 3.12")
+def test_a_snapshots_own_allocations_are_not_traced_and_tracing_comes_back() -> None:
+    import tracemalloc
+
+    from jupyter_memsnap import take
+    from jupyter_memsnap.capture import interpreter
+
+    if interpreter._interpreter is None:
+        pytest.skip("built without CPython's internal headers")
+
+    class Fresh:  # instances come from the allocator, not from a free list
+        pass
+
+    tracemalloc.start(5)
+    try:
+        snap = take(roots=[("x", "variable", [1.5])], collect=False)
+        assert tracemalloc.get_object_traceback(snap) is None
+        assert tracemalloc.get_object_traceback(Fresh()) is not None
+        seen: list[object] = []
+        try:
+            with interpreter.untraced():
+                seen.append(tracemalloc.get_object_traceback(Fresh()))
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        assert seen == [None]
+        assert tracemalloc.get_object_traceback(Fresh()) is not None
+    finally:
+        tracemalloc.stop()
+
+
 def test_the_next_walk_is_sized_from_the_object_count_of_the_last() -> None:
     raw = heap.capture([("x", "variable", [object() for _ in range(1000)])], collect=False)
     assert heap._last_count[0] == len(raw.order) == len(raw.sizes)

@@ -44,6 +44,7 @@
 #include <sys/mman.h>
 #endif
 #include "_cpython.h"
+#include "_interpreter.h"
 
 /* Rows, plus one node per root and per holder group, are int32 in the graph algorithms. */
 #define MAX_OBJECTS ((size_t)INT32_MAX - ((size_t)1 << 24))
@@ -838,45 +839,110 @@ static PyObject *object_traceback(Walk *w, PyObject *o) {
     return tb;
 }
 
+/* The index of traceback tb in the site table, added if new; -1 with an exception set, or
+   -2 (no exception) when tb cannot be a key. */
+static int64_t site_index(Walk *w, PyObject *tb) {
+    PyObject *known = PyDict_GetItemWithError(w->site_ids, tb);
+    if (known) return PyLong_AsLongLong(known);
+    if (PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
+        PyErr_Clear(); /* an unhashable traceback: leave the site unknown */
+        return -2;
+    }
+    Py_ssize_t k = PyList_GET_SIZE(w->site_list);
+    PyObject *num = PyLong_FromSsize_t(k);
+    int rc = num ? PyDict_SetItem(w->site_ids, tb, num) : -1;
+    Py_XDECREF(num);
+    if (rc < 0 || PyList_Append(w->site_list, tb) < 0) return -1;
+    return k;
+}
+
+/* The site of object o through the Python-level lookup: its index, -2 unknown, -1 error. */
+static int64_t site_of(Walk *w, PyObject *o) {
+    PyObject *tb = object_traceback(w, o);
+    if (!tb) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
+        PyErr_Clear();
+        return -2;
+    }
+    int64_t k = tb == Py_None ? -2 : site_index(w, tb);
+    Py_DECREF(tb);
+    return k;
+}
+
+#define SITE_BATCH 4096
+
+/* Sites by tracemalloc's own table (3.12+, see _interpreter.c): a batch of block addresses
+   looked up under its lock, and a tuple built only for a traceback not met before.
+   Returns the rows done (all, or 0 when the table cannot be read), -1 on error. */
+static int64_t find_sites_by_table(Walk *w, int32_t *sites) {
+#if PY_VERSION_HEX >= 0x030C0000
+    const MemsnapTracebackKeys *api = PyCapsule_Import(MEMSNAP_TRACEBACK_KEYS, 0);
+    if (!api) {
+        PyErr_Clear();
+        return 0;
+    }
+    void *blocks[SITE_BATCH];
+    const void *keys[SITE_BATCH];
+    PtrMap known; /* traceback identity -> site index */
+    if (ptrmap_init(&known, 1024) < 0) {
+        ptrmap_free(&known);
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject **objs = (PyObject **)w->objs.data;
+    int64_t done = (int64_t)w->nrows;
+    for (size_t start = 0; start < w->nrows; start += SITE_BATCH) {
+        size_t m = w->nrows - start < SITE_BATCH ? w->nrows - start : SITE_BATCH;
+        for (size_t j = 0; j < m; j++) {
+            PyObject *o = objs[start + j];
+            blocks[j] = (char *)o - ms_pre_header(o, w->gc_head);
+        }
+        if (api->keys(blocks, keys, m) < 0) {
+            done = start ? -1 : 0;
+            if (start) PyErr_SetString(PyExc_RuntimeError, "tracemalloc stopped during a walk");
+            break;
+        }
+        for (size_t j = 0; j < m; j++) {
+            int64_t k = -2;
+            if (keys[j]) {
+                size_t slot = ptrmap_slot(&known, (uintptr_t)keys[j]);
+                if (known.keys[slot]) {
+                    k = known.vals[slot];
+                }
+                else if ((k = site_of(w, objs[start + j])) >= 0 &&
+                         ptrmap_insert(&known, (uintptr_t)keys[j], (uint32_t)k) < 0) {
+                    PyErr_NoMemory();
+                    k = -1;
+                }
+            }
+            if (k == -1) {
+                done = -1;
+                break;
+            }
+            sites[start + j] = k < 0 ? -1 : (int32_t)k;
+        }
+        if (done < 0) break;
+    }
+    ptrmap_free(&known);
+    return done;
+#else
+    return 0;
+#endif
+}
+
 /* Allocation site of every row (tracemalloc's traceback, interned to an index). */
 static int find_sites(Walk *w) {
     size_t n = w->nrows;
     if (!(w->site_ids = PyDict_New()) || !(w->site_list = PyList_New(0))) return -1;
     if (vec_reserve(&w->osite, n + 1) < 0) return -1;
     int32_t *sites = (int32_t *)w->osite.data;
-    for (size_t i = 0; i < n; i++) {
-        sites[i] = -1;
-        PyObject *tb = object_traceback(w, VEC_AT(w->objs, PyObject *, i));
-        if (!tb) {
-            if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
-            PyErr_Clear();
-            continue;
-        }
-        if (tb != Py_None) {
-            PyObject *known = PyDict_GetItemWithError(w->site_ids, tb);
-            if (known) {
-                sites[i] = (int32_t)PyLong_AsLong(known);
-            }
-            else if (!PyErr_Occurred()) {
-                Py_ssize_t k = PyList_GET_SIZE(w->site_list);
-                PyObject *num = PyLong_FromSsize_t(k);
-                int rc = num ? PyDict_SetItem(w->site_ids, tb, num) : -1;
-                Py_XDECREF(num);
-                if (rc < 0 || PyList_Append(w->site_list, tb) < 0) {
-                    Py_DECREF(tb);
-                    return -1;
-                }
-                sites[i] = (int32_t)k;
-            }
-            else if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
-                Py_DECREF(tb);
-                return -1;
-            }
-            else {
-                PyErr_Clear(); /* an unhashable traceback: leave the site unknown */
-            }
-        }
-        Py_DECREF(tb);
+    int64_t done = find_sites_by_table(w, sites);
+    if (done < 0) return -1;
+    for (size_t i = (size_t)done; i < n; i++) {
+        int64_t k = site_of(w, VEC_AT(w->objs, PyObject *, i));
+        if (k == -1) return -1;
+        sites[i] = k < 0 ? -1 : (int32_t)k;
     }
     w->osite.len = n;
     return 0;

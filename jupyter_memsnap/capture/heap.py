@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..compiled import load
-from . import frames, layout, native, pyplot, pywalker, selfcheck
+from . import frames, interpreter, layout, native, pyplot, pywalker, selfcheck
 
 _walker: Any = load(f"{__package__}._walker", "heap walker")
 HAVE_COMPILED = _walker is not None
@@ -115,6 +115,7 @@ def process_roots(thread_labels: Mapping[int, str] | None = None) -> list[NamedR
     roots: list[NamedRoot] = list(pyplot.open_figures())
     roots += [(f"module {name}", "module", mod) for name, mod in list(sys.modules.items())]
     roots += frames.thread_roots(frame_locals_reader(), thread_labels)
+    roots += interpreter.interned_roots()
     return roots
 
 
@@ -178,10 +179,11 @@ def capture(
     if site_fn is not None and engine == "python":  # the compiled walk does this itself
         site_fn = layout.object_traceback(site_fn, GC_HEAD)
     walk = _walker.walk if engine == "c" else pywalker.walk
-    raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, native.owner_types())
-    del root_objects, seeds, args
-    _add_native_buffers(raw)
-    heap = _to_heap(raw, named, engine, time.perf_counter() - start)
+    with interpreter.untraced():
+        raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, native.owner_types())
+        del root_objects, seeds, args
+        _add_native_buffers(raw)
+        heap = _to_heap(raw, named, engine, time.perf_counter() - start)
     _last_count[0] = len(heap.order)
     return heap
 

@@ -25,6 +25,7 @@ KIND_PRIORITY = (
     "local",
     "frame",
     "module",
+    "interpreter",
 )
 """Order in which roots are named when several hold the same object (unreached last)."""
 

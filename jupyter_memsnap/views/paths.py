@@ -112,6 +112,8 @@ def release_hint(
         where, _, local = name.rpartition(" › ")
         function = where.rpartition(" › ")[2]
         return f"a local of {function}, running: freed when it returns (or `del {local}` there)"
+    if kind == "interpreter":
+        return "the interpreter keeps interned names for the life of the process"
     if kind == "history":
         return "%reset -f in   (input history)"
     return ""

@@ -1,0 +1,116 @@
+/*
+ * What the interpreter keeps where no Python reference reaches it.
+ *
+ * interned_strings() returns the interpreter's dict of interned strings on CPython 3.12 and
+ * 3.13 (None elsewhere).  Names unmarshalled with a module's code stay in it, immortal, after
+ * the code that used them is gone; the dict is not tracked by the GC and no object refers to
+ * it, so without this no walk reaches it.  The field is read through CPython's internal
+ * headers, which is why this is its own small module built with Py_BUILD_CORE_MODULE: only
+ * the minor versions whose layout was checked compile that path; any other gets None.
+ *
+ * TRACEBACK_KEYS, a capsule for the compiled walker (3.12 and 3.13 with the GIL): the
+ * identity of tracemalloc's traceback of each of a batch of memory blocks, read from its
+ * table under its lock, so that a traced snapshot builds one tuple per distinct allocation
+ * site instead of one per object.  Tracebacks are interned by tracemalloc and freed only
+ * when its traces are cleared, which needs the GIL the walker holds.
+ *
+ * untraced(on) sets or clears tracemalloc's reentrancy flag for this thread: while it is
+ * set, tracemalloc does not trace the thread's allocations (as while it allocates for
+ * itself).  Each traced allocation costs a traceback of every frame; a snapshot's own
+ * allocations, made with it set, cost nothing and never show as the user's memory.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <patchlevel.h>
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000
+#define MEMSNAP_INTERNED 1
+#define Py_BUILD_CORE_MODULE 1
+#endif
+#include <Python.h>
+#ifdef MEMSNAP_INTERNED
+#include "internal/pycore_interp.h"
+#include "internal/pycore_runtime.h"
+#endif
+#include "_interpreter.h"
+
+#if defined(MEMSNAP_INTERNED) && !defined(Py_GIL_DISABLED)
+/* Python/tracemalloc.c's trace_t on 3.12 and 3.13. */
+typedef struct {
+    size_t size;
+    void *traceback;
+} ms_trace;
+
+static int traceback_keys(void *const *blocks, const void **keys, size_t n) {
+    struct _tracemalloc_runtime_state *state = &_PyRuntime.tracemalloc;
+    if (!state->config.tracing || !state->traces || !state->tables_lock) return -1;
+    PyThread_acquire_lock(state->tables_lock, WAIT_LOCK);
+    for (size_t i = 0; i < n; i++) {
+        const ms_trace *trace = _Py_hashtable_get(state->traces, blocks[i]);
+        keys[i] = trace ? trace->traceback : NULL;
+    }
+    PyThread_release_lock(state->tables_lock);
+    return 0;
+}
+
+static const MemsnapTracebackKeys traceback_keys_api = {traceback_keys};
+#endif
+
+/* tracemalloc's reentrancy flag (Py_True while set): tracemalloc skips the allocations of a
+   thread that has it, as it does while it allocates for itself.  Returns whether it
+   changed. */
+static PyObject *untraced(PyObject *module, PyObject *arg) {
+#if defined(MEMSNAP_INTERNED) && !defined(Py_GIL_DISABLED)
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    Py_tss_t *key = &_PyRuntime.tracemalloc.reentrant_key;
+    if (PyThread_tss_is_created(key) && (PyThread_tss_get(key) != NULL) != on)
+        return PyBool_FromLong(PyThread_tss_set(key, on ? (void *)Py_True : NULL) == 0);
+#endif
+    Py_RETURN_FALSE;
+}
+
+static PyObject *interned_strings(PyObject *module, PyObject *unused) {
+#ifdef MEMSNAP_INTERNED
+    PyObject *interned = _Py_INTERP_CACHED_OBJECT(PyInterpreterState_Get(), interned_strings);
+    if (interned != NULL && PyDict_CheckExact(interned)) return Py_NewRef(interned);
+#endif
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef interpreter_methods[] = {
+    {"interned_strings", interned_strings, METH_NOARGS,
+     "The interpreter's dict of interned strings (3.12 and 3.13), else None."},
+    {"untraced", untraced, METH_O,
+     "untraced(on): skip (True) or trace again (False) this thread's allocations while\n"
+     "tracemalloc traces (3.12 and 3.13); returns whether the state changed."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int interpreter_exec(PyObject *module) {
+#if defined(MEMSNAP_INTERNED) && !defined(Py_GIL_DISABLED)
+    PyObject *capsule = PyCapsule_New((void *)&traceback_keys_api, MEMSNAP_TRACEBACK_KEYS, NULL);
+    if (!capsule) return -1;
+    int rc = PyModule_AddObjectRef(module, "TRACEBACK_KEYS", capsule);
+    Py_DECREF(capsule);
+    return rc;
+#else
+    return 0;
+#endif
+}
+
+static PyModuleDef_Slot interpreter_slots[] = {
+    {Py_mod_exec, interpreter_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef interpreter_module = {
+    PyModuleDef_HEAD_INIT, "_interpreter", "What the interpreter keeps out of Python's reach.", 0,
+    interpreter_methods, interpreter_slots, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__interpreter(void) { return PyModuleDef_Init(&interpreter_module); }

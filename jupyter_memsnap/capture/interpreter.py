@@ -1,0 +1,39 @@
+"""What the interpreter keeps out of Python's reach, read through ``_interpreter.c``
+(CPython 3.12 and 3.13; elsewhere nothing): its interned strings, and tracemalloc's
+per-thread switch, so that a snapshot's own allocations are not traced."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+try:
+    from . import _interpreter
+except ImportError:  # built without CPython's internal headers
+    _interpreter = None  # type: ignore[assignment]
+
+_INTERNED_PROBE = "jupyter_memsnap_interned_probe"
+"""An identifier-like constant: the compiler interns it, so the interned dict must hold it."""
+
+
+def interned_roots() -> list[tuple[str, str, object]]:
+    """The interpreter's interned strings as a root: a dict no object refers to, whose
+    strings (names of code long gone) stay for the life of the process. Only when it is
+    the dict it should be."""
+    interned = _interpreter.interned_strings() if _interpreter is not None else None
+    if type(interned) is not dict or interned.get(_INTERNED_PROBE) is not _INTERNED_PROBE:
+        return []
+    return [("interpreter interned strings", "interpreter", interned)]
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """While tracemalloc traces, this thread's allocations are not traced (each would cost
+    a traceback of every frame, and they are the tool's, not the user's)."""
+    paused = _interpreter is not None and tracemalloc.is_tracing() and _interpreter.untraced(True)
+    try:
+        yield
+    finally:
+        if paused:
+            _interpreter.untraced(False)

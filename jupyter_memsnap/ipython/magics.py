@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import os
 import shlex
+import sys
 import tracemalloc
 from typing import Any
 
@@ -603,7 +604,13 @@ class MemsnapMagics(Magics):
             except Exception as e:
                 raise UsageError(f"%memsnap why: cannot evaluate {expr!r}: {e!r}") from None
             target_id, what = id(value), f"{expr} ({type(value).__qualname__})"
+            # only this name and getrefcount's argument: a temporary (asked before a
+            # snapshot, whose own allocations may reuse its address once it is freed)
+            temporary = sys.getrefcount(value) <= 2
             del value  # our own reference must not show up as a path
+            if temporary and args.snapshot is None:
+                print(f"Nothing keeps {what} alive: it was a temporary, freed after evaluation.")
+                return
         snap = self._take() if args.snapshot is None else self._snapshot(args.snapshot)[1]
         if target_id is not None:
             row = snap.row(target_id)

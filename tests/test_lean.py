@@ -56,6 +56,36 @@ def test_sizes_decode_sum_and_index_like_numpy(values: list[int]) -> None:
     assert column.small.dtype == np.uint32
 
 
+@given(
+    st.lists(st.integers(0, 2**40), min_size=1, max_size=100),
+    st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_sizes_plus_adds_like_numpy(values: list[int], data: st.DataObject) -> None:
+    """Native buffers added to their owners' rows, across the 4 GiB boundary both ways."""
+    plain = np.array(values, dtype=np.int64)
+    rows = data.draw(st.lists(st.integers(0, len(values) - 1), unique=True))
+    extra = data.draw(st.lists(st.integers(0, 2**33), min_size=len(rows), max_size=len(rows)))
+    added = Sizes.encode(plain).plus(np.array(rows, np.int64), np.array(extra, np.int64))
+    plain[rows] += np.array(extra, np.int64)
+    np.testing.assert_array_equal(added.decode(), plain)
+    assert added.total() == int(plain.sum())
+    assert (np.diff(added.big_rows) > 0).all()
+
+
+def test_a_size_of_4_gib_or_more_is_kept_exactly() -> None:
+    """The walkers keep sizes in 4 bytes, a larger one aside: an array of 4 GiB + 1 KiB
+    (address space only, never touched) keeps its exact size."""
+    try:
+        big = np.empty(2**32 + 1024, dtype=np.uint8)
+    except MemoryError:
+        pytest.skip("no 4 GiB of address space")
+    snap = jupyter_memsnap.take(roots=[("big", "variable", big)])
+    row = snap.row(id(big))
+    assert snap.size_of(row) == sys.getsizeof(big) == int(snap.sizes[row]) > 2**32
+    assert snap.total_size == int(snap.sizes.sum()) > 2**32
+
+
 def test_negative_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         Sizes.encode(np.array([3, -1]))
@@ -144,6 +174,35 @@ def test_a_kept_snapshot_costs_at_most_16_bytes_per_object_of_anonymous_memory()
     assert n > 2_000_000
     assert r["kept"] / n <= 16, r
     assert r["with_views"] - r["kept"] <= max(r["own"], r["kept"]), r
+
+
+@linux_only
+def test_taking_a_snapshot_needs_at_most_40_bytes_per_object_at_its_peak() -> None:
+    """The kernel's high-water mark (VmHWM, reset through /proc/self/clear_refs) over the RSS
+    before take(): the walk keeps 4-byte referents, sizes and ids in place of its object
+    array, so its peak stays under issue 13's 40 B/object."""
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("cannot reset the high-water mark here")
+    r = _run(
+        """
+        def status(field):
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        return int(line.split()[1]) * 1024
+
+        jupyter_memsnap.take()
+        gc.collect()
+        allocator.malloc_trim()
+        rss = status("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        snap = jupyter_memsnap.take()
+        print(json.dumps(dict(n=len(snap), peak=status("VmHWM") - rss)))
+        """
+    )
+    assert r["n"] > 2_000_000
+    assert r["peak"] / r["n"] <= 40, r
 
 
 @linux_only

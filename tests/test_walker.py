@@ -124,6 +124,10 @@ def test_c_and_python_agree_when_every_array_outgrows_its_first_allocation(edges
 
 
 def _col(raw: dict[str, Any], key: str) -> np.ndarray:
+    if key == "sizes":  # 4 bytes each, sizes of 4 GiB or more set aside (compiled walker)
+        return heap.sizes_of(raw).decode()
+    if key == "sorted_ids":  # low halves and runs of high halves (compiled walker)
+        return heap.ids_of(raw).decode()
     value = raw[key]
     if value is None:  # the compiled walker's empty column
         return np.zeros(0, COLUMNS[key])

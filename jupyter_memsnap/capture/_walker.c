@@ -18,9 +18,11 @@
  * What has been seen is kept in bitmaps, one bit per 8 bytes of address space, in blocks of
  * 64 KiB of address space found through a small hash table: a few megabytes for millions of
  * objects, so that the test "seen?" on every reference is a cache hit, not a miss in a table
- * of a hundred megabytes.  Referents are stored as addresses while walking; afterwards the
- * bitmaps give every object its rank by address (a prefix count), which sorts the ids
- * without a sort and turns each stored address into a row.
+ * of a hundred megabytes.  Referents are stored while walking as 4-byte words, an address
+ * within one of 127 windows of 256 MiB (rarely 12 bytes: the address itself); afterwards the
+ * bitmaps give every object its rank by address (a prefix count), which turns each stored
+ * referent into a row and sorts the object addresses in place into the ids.  Sizes take 4
+ * bytes, with the rare larger one set aside: the walk's peak stays near 35 bytes per object.
  *
  * The GIL is held throughout and the cyclic GC is disabled.  While walking, only
  * tp_traverse functions, type lookups and the __sizeof__ of CPython's own types and of
@@ -325,6 +327,21 @@ typedef struct {
     int64_t out;         /* index in the result's type list, -1 until a row has this type */
 } TypeInfo;
 
+/* A row whose size is 4 GiB or more (its 4-byte size slot holds UINT32_MAX). */
+typedef struct {
+    int64_t row;
+    int64_t size;
+} BigSize;
+
+/* A referent is stored as one word: the index of its 256 MiB window of address space
+   (bits 25..31) and its 8-byte slot there; or, unaligned or beyond WIN_MAX windows, as
+   REF_ESCAPE and the address in two words. */
+#define WIN_SHIFT 28
+#define WIN_SLOT_BITS (WIN_SHIFT - 3)
+#define WIN_SLOT_MASK ((1u << WIN_SLOT_BITS) - 1)
+#define WIN_MAX 127
+#define REF_ESCAPE 0xFFFFFFFFu
+
 /* A data buffer outside its owner's object (an ndarray's or a bytearray's): its row, its
    bytes (counted in the row's size) and where it lives (so that other owners' buffers over
    the same memory are not counted again). */
@@ -338,6 +355,7 @@ typedef struct {
 
 typedef struct {
     PtrMap blocks;       /* (address >> CHUNK_SHIFT) + 1 -> block number */
+    struct BlockRef *sorted_blocks; /* after rank_blocks: the blocks by address */
     Vec bits;            /* uint64 words, BLOCK_WORDS per block */
     uint64_t recent_key[BLOCK_CACHE]; /* blocks looked up lately (direct-mapped): a dict's */
     size_t recent_base[BLOCK_CACHE];  /* keys and values, a list and its items, alternate */
@@ -345,12 +363,20 @@ typedef struct {
     size_t head;         /* next queue position to process */
     size_t nrows;
     Vec otype;           /* uint32 result type index per row */
-    Vec osize;           /* int64 shallow size per row */
-    Vec offsets;         /* int64, offsets[i] .. offsets[i+1] = referents of row i */
-    Vec refs;            /* PyObject* referents of the rows (later uint32 target rows) */
+    Vec osize;           /* uint32 shallow size per row; UINT32_MAX: see `big` */
+    Vec big;             /* BigSize: the rows whose size does not fit in 32 bits */
+    Vec offsets;         /* offsets[i] .. offsets[i+1] = referents of row i: uint32 while
+                            walking, widened in place to int64 (room reserved) at the end */
+    Vec refs;            /* uint32 words: referents of the rows (push_ref; later rows) */
+    uint64_t win_key[WIN_MAX]; /* address >> WIN_SHIFT of each window */
+    uint8_t win_hash[256];     /* window index + 1 by hash of its key, 0 empty */
+    size_t n_win;
+    uint64_t last_key;         /* the window used last, and its word's high bits */
+    uint32_t last_word;
     Vec deferred;        /* uint32 rows to size once held (their __sizeof__ is foreign) */
     Vec natives;         /* Native: ndarray data buffers counted in their owner's size */
     Vec owners;          /* uint32 rows of instances of native_types (sized in Python) */
+    PyObject *owner_list;/* those instances, held, taken before any code runs */
     Vec barriers;        /* PyObject* (borrowed: alive through their holders) */
     Vec machinery;       /* PyObject* (borrowed), objects marked as machinery */
     Vec *push_to;        /* where newly seen objects go: objs, or machinery */
@@ -430,10 +456,33 @@ static inline int64_t rank_of(Walk *w, const void *p) {
     return (int64_t)(pair[1] + popcount64(pair[0] & (bit - 1)));
 }
 
-typedef struct {
+typedef struct BlockRef {
     uint64_t key;
     uint32_t block;
 } BlockRef;
+
+static inline unsigned lowest_bit(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctzll(x);
+#else
+    return (unsigned)popcount64((x & (0 - x)) - 1);
+#endif
+}
+
+/* The addresses of the recorded objects, ascending, read off the bitmaps into ids. */
+static void addresses_by_rank(Walk *w, char *ids) {
+    size_t k = 0;
+    for (size_t b = 0; b < w->blocks.len; b++) {
+        uint64_t base = (w->sorted_blocks[b].key - 1) << CHUNK_SHIFT;
+        const uint64_t *words =
+            (const uint64_t *)w->bits.data + (size_t)w->sorted_blocks[b].block * BLOCK_WORDS;
+        for (size_t i = 0; i < CHUNK_PAIRS; i++)
+            for (uint64_t x = words[2 * i]; x; x &= x - 1) {
+                uint64_t id = base + (((uint64_t)i * 64 + lowest_bit(x)) << 3);
+                memcpy(ids + sizeof(uint64_t) * k++, &id, sizeof(id));
+            }
+    }
+}
 
 static int cmp_block(const void *a, const void *b) {
     uint64_t x = ((const BlockRef *)a)->key, y = ((const BlockRef *)b)->key;
@@ -441,10 +490,10 @@ static int cmp_block(const void *a, const void *b) {
 }
 
 /* Replace every "other" word by the rank of its word's first recorded object: a prefix
-   count over the blocks in address order. */
+   count over the blocks in address order (kept in w->sorted_blocks). */
 static int rank_blocks(Walk *w) {
     size_t nb = w->blocks.len, k = 0;
-    BlockRef *list = PyMem_RawMalloc((nb + 1) * sizeof(BlockRef));
+    BlockRef *list = w->sorted_blocks = PyMem_RawMalloc((nb + 1) * sizeof(BlockRef));
     if (!list) {
         PyErr_NoMemory();
         return -1;
@@ -460,7 +509,6 @@ static int rank_blocks(Walk *w) {
             rank += popcount64(words[2 * i]);
         }
     }
-    PyMem_RawFree(list);
     if (rank != w->nrows) {
         PyErr_SetString(PyExc_RuntimeError, "heap walk: recorded objects and rows disagree");
         return -1;
@@ -476,10 +524,54 @@ static int is_excluded_type(const Walk *w, PyTypeObject *tp) {
     return 0;
 }
 
+/* The index of the window with key `key`, added if new; -1 when all are taken. */
+static int window_of(Walk *w, uint64_t key) {
+    size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 56);
+    for (uint8_t s; (s = w->win_hash[h]) != 0; h = (h + 1) & 255)
+        if (w->win_key[s - 1] == key) return s - 1;
+    if (w->n_win == WIN_MAX) return -1;
+    w->win_key[w->n_win] = key;
+    w->win_hash[h] = (uint8_t)++w->n_win;
+    return (int)w->n_win - 1;
+}
+
+/* Append referent r to the stored edges (see WIN_SHIFT). */
+static int push_ref(Walk *w, const void *r) {
+    uint64_t a = (uint64_t)(uintptr_t)r, key = a >> WIN_SHIFT;
+    if (!(a & 7)) {
+        int idx;
+        if (key != w->last_key && (idx = window_of(w, key)) >= 0) {
+            w->last_key = key;
+            w->last_word = (uint32_t)idx << WIN_SLOT_BITS;
+        }
+        if (key == w->last_key)
+            return vec_push_u32(&w->refs, w->last_word | ((uint32_t)(a >> 3) & WIN_SLOT_MASK));
+    }
+    if (vec_reserve(&w->refs, w->refs.len + 3) < 0) return -1;
+    uint32_t *d = (uint32_t *)w->refs.data + w->refs.len;
+    d[0] = REF_ESCAPE;
+    d[1] = (uint32_t)a;
+    d[2] = (uint32_t)(a >> 32);
+    w->refs.len += 3;
+    return 0;
+}
+
+/* The referent stored at words[*e], moving *e past it. */
+static inline const void *ref_at(const Walk *w, const uint32_t *words, size_t *e) {
+    uint32_t x = words[(*e)++];
+    if (x == REF_ESCAPE) {
+        uint64_t lo = words[*e], hi = words[*e + 1];
+        *e += 2;
+        return (const void *)(uintptr_t)(lo | hi << 32);
+    }
+    uint64_t base = w->win_key[x >> WIN_SLOT_BITS] << WIN_SHIFT;
+    return (const void *)(uintptr_t)(base | (uint64_t)(x & WIN_SLOT_MASK) << 3);
+}
+
 /* tp_traverse callback: keep the edge, and queue the referent if it is new. */
 static int visit(PyObject *r, void *arg) {
     Walk *w = (Walk *)arg;
-    if (w->store_refs && vec_push_ptr(&w->refs, r) < 0) return -1;
+    if (w->store_refs && push_ref(w, r) < 0) return -1;
     int fresh = mark(w, r, w->mark_as);
     if (fresh <= 0) return fresh;
     return vec_push_ptr(w->push_to, r);
@@ -740,7 +832,13 @@ static int size_row(Walk *w, size_t row, TypeInfo *ti, PyObject *o) {
     int64_t s = raw + ms_pre_header(o, w->gc_head);
     if (ti->values) s += ms_values_bytes(o);
     if (ti->kind == K_TYPE) s += ms_type_doc_bytes((PyTypeObject *)o);
-    VEC_AT(w->osize, int64_t, row) = s;
+    if (s < 0) s = 0;
+    if (s >= (int64_t)UINT32_MAX) {
+        if (vec_reserve(&w->big, w->big.len + 1) < 0) return -1;
+        VEC_AT(w->big, BigSize, w->big.len++) = (BigSize){(int64_t)row, s};
+        s = (int64_t)UINT32_MAX;
+    }
+    VEC_AT(w->osize, uint32_t, row) = (uint32_t)s;
     if (ti->kind == K_NDARRAY || ti->kind == K_BYTEARRAY)
         return record_native(w, (uint32_t)row, ti, o, raw);
     return 0;
@@ -803,7 +901,14 @@ static int drain(Walk *w) {
         int rc = visit_referents(w, o, ti);
         w->store_refs = 0;
         if (rc < 0) return -1;
-        if (w->keep_edges) VEC_AT(w->offsets, int64_t, row + 1) = (int64_t)w->refs.len;
+        if (w->keep_edges) {
+            if (w->refs.len > UINT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError,
+                                "the heap has more references than a snapshot can index");
+                return -1;
+            }
+            VEC_AT(w->offsets, uint32_t, row + 1) = (uint32_t)w->refs.len;
+        }
     }
     w->otype.len = w->osize.len = w->nrows;
     return 0;
@@ -948,17 +1053,40 @@ static int find_sites(Walk *w) {
     return 0;
 }
 
+static int cmp_big(const void *a, const void *b) {
+    int64_t x = ((const BigSize *)a)->row, y = ((const BigSize *)b)->row;
+    return (x > y) - (x < y);
+}
+
 static int cmp_native(const void *a, const void *b) {
     uint64_t x = ((const Native *)a)->row, y = ((const Native *)b)->row;
     return (x > y) - (x < y);
 }
 
-/* Code may run from here on: hold what is still read, then size the deferred rows (and
-   find sites).  Native buffers end up in row order. */
+/* Let go of the rows measure_held holds (which may run finalizers: from here on the rows
+   are addresses only). */
+static void release_held(Walk *w) {
+    PyObject **objs = (PyObject **)w->objs.data;
+    if (w->held == 2)
+        for (size_t i = 0; i < w->nrows; i++) Py_DECREF(objs[i]);
+    if (w->held == 1)
+        for (size_t i = 0; i < w->deferred.len; i++)
+            Py_DECREF(objs[VEC_AT(w->deferred, uint32_t, i)]);
+    w->held = 0;
+}
+
+/* Code may run from here on: take the owners and hold what is still read, then size the
+   deferred rows (and find sites).  Native buffers end up in row order. */
 static int measure_held(Walk *w) {
     PyObject **objs = (PyObject **)w->objs.data;
     uint32_t *rows = (uint32_t *)w->deferred.data;
     size_t n_native = w->natives.len;
+    if (!(w->owner_list = PyList_New((Py_ssize_t)w->owners.len))) return -1;
+    for (size_t i = 0; i < w->owners.len; i++) {
+        PyObject *o = objs[VEC_AT(w->owners, uint32_t, i)];
+        Py_INCREF(o);
+        PyList_SET_ITEM(w->owner_list, (Py_ssize_t)i, o);
+    }
     if (w->site_fn) {
         for (size_t i = 0; i < w->nrows; i++) Py_INCREF(objs[i]);
         w->held = 2;
@@ -977,58 +1105,64 @@ static int measure_held(Walk *w) {
     return w->site_fn ? find_sites(w) : 0;
 }
 
-/* Every stored referent address turned into its rank by address, in place (dropping those
-   that are not rows): a 4-byte rank never overwrites an 8-byte referent not yet read.  The
-   buffer then shrinks to the ranks, before the ids and the order are made (the walk's
-   peak). */
+/* Every stored referent turned into its rank by address, in place (dropping those that
+   are not rows): a rank takes one word, a referent at least one.  The buffer then shrinks
+   to the ranks. */
 static void ranks_of_referents(Walk *w) {
-    char *buf = (char *)w->refs.data;
-    int64_t *off = (int64_t *)w->offsets.data;
+    uint32_t *words = (uint32_t *)w->refs.data;
+    uint32_t *off = (uint32_t *)w->offsets.data;
     size_t t = 0, e = 0;
     for (size_t r = 0; r < w->nrows; r++) {
         size_t end = (size_t)off[r + 1];
-        for (; e < end; e++) {
-            void *p;
-            memcpy(&p, buf + e * sizeof(void *), sizeof(p));
-            int64_t k = rank_of(w, p);
-            if (k < 0) continue;
-            uint32_t rank = (uint32_t)k;
-            memcpy(buf + t * sizeof(uint32_t), &rank, sizeof(rank));
-            t++;
+        while (e < end) {
+            int64_t k = rank_of(w, ref_at(w, words, &e));
+            if (k >= 0) words[t++] = (uint32_t)k;
         }
-        off[r + 1] = (int64_t)t;
+        off[r + 1] = (uint32_t)t;
     }
     w->refs.len = t;
     vec_shrink(&w->refs, t * sizeof(uint32_t));
 }
 
-/* Ids by address (sorted_ids, order), the roots' rows, and the referents' rows; everything
+/* The rows by address (order), the roots' rows, the referents' rows and the ids (the
+   sorted addresses, in place of the rows' objects when every address is 8-byte aligned),
    from addresses alone. */
 static int number_by_address(Walk *w, const Vec *root_ptrs, Vec *ids, Vec *order, Vec *root_idx) {
     size_t n = w->nrows;
     if (rank_blocks(w) < 0) return -1;
     if (w->keep_edges) ranks_of_referents(w);
-    if (vec_reserve(ids, n + 1) < 0 || vec_reserve(order, n + 1) < 0 ||
-        vec_reserve(root_idx, root_ptrs->len + 1) < 0)
+    if (vec_reserve(order, n + 1) < 0 || vec_reserve(root_idx, root_ptrs->len + 1) < 0)
         return -1;
-    uint64_t *sid = (uint64_t *)ids->data;
     uint32_t *ord = (uint32_t *)order->data;
     PyObject **objs = (PyObject **)w->objs.data;
+    int aligned = sizeof(PyObject *) == sizeof(uint64_t);
     for (size_t r = 0; r < n; r++) {
         int64_t k = rank_of(w, objs[r]);
         if (k < 0) {
             PyErr_SetString(PyExc_RuntimeError, "heap walk: a row lost its mark");
             return -1;
         }
-        sid[k] = (uint64_t)(uintptr_t)objs[r];
         ord[k] = (uint32_t)r;
+        aligned &= !((uintptr_t)objs[r] & 7);
     }
-    ids->len = order->len = n;
+    order->len = n;
     for (size_t i = 0; i < root_ptrs->len; i++) {
         int64_t k = rank_of(w, VEC_AT(*root_ptrs, PyObject *, i));
         VEC_AT(*root_idx, int32_t, i) = k < 0 ? -1 : (int32_t)ord[k];
     }
     root_idx->len = root_ptrs->len;
+    if (aligned) { /* the bitmaps hold every address exactly: the rows' array becomes the ids */
+        addresses_by_rank(w, (char *)w->objs.data);
+    }
+    else {
+        if (vec_reserve(ids, n + 1) < 0) return -1;
+        for (size_t k = 0; k < n; k++)
+            VEC_AT(*ids, uint64_t, k) = (uint64_t)(uintptr_t)objs[ord[k]];
+        ids->len = n;
+        vec_free(&w->objs);
+    }
+    vec_free(&w->bits);
+    ptrmap_free(&w->blocks);
     if (!w->keep_edges) {
         /* A census has no edges: offsets are zeros, in fresh pages nobody touches. */
         vec_free(&w->offsets);
@@ -1036,11 +1170,16 @@ static int number_by_address(Walk *w, const Vec *root_ptrs, Vec *ids, Vec *order
         if (!w->offsets.mapped) memset(w->offsets.data, 0, (n + 1) * sizeof(int64_t));
         return 0;
     }
-    char *buf = (char *)w->refs.data;
-    for (size_t i = 0; i < w->refs.len; i++) {
-        uint32_t k;
-        memcpy(&k, buf + i * sizeof(k), sizeof(k));
-        memcpy(buf + i * sizeof(k), &ord[k], sizeof(k));
+    uint32_t *targets = (uint32_t *)w->refs.data;
+    for (size_t i = 0; i < w->refs.len; i++) targets[i] = ord[targets[i]];
+    /* Last, when the bitmaps and the referents' addresses are gone: offsets to int64, from
+       the end (entry i's 8 bytes cover 4-byte entries 2i and 2i + 1, already read). */
+    char *off = (char *)w->offsets.data;
+    for (size_t i = n + 1; i-- > 0;) {
+        uint32_t narrow;
+        memcpy(&narrow, off + i * sizeof(uint32_t), sizeof(narrow));
+        int64_t wide = (int64_t)narrow;
+        memcpy(off + i * sizeof(int64_t), &wide, sizeof(wide));
     }
     return 0;
 }
@@ -1081,18 +1220,65 @@ done:
     return rc;
 }
 
-/* owners: the objects of native_types (held until the caller drops the list), owner_rows. */
-static int put_owners(Walk *w, PyObject *res) {
-    size_t m = w->owners.len;
-    PyObject *list = PyList_New((Py_ssize_t)m);
-    if (!list) return -1;
-    for (size_t i = 0; i < m; i++) {
-        PyObject *o = VEC_AT(w->objs, PyObject *, VEC_AT(w->owners, uint32_t, i));
-        Py_INCREF(o);
-        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+/* big_rows and big_sizes: the sizes of 4 GiB or more, in row order. */
+static int put_big_sizes(Walk *w, PyObject *res) {
+    size_t m = w->big.len;
+    Vec rows = {NULL, 0, 0, sizeof(int64_t), 0}, sizes = {NULL, 0, 0, sizeof(int64_t), 0};
+    int rc = -1;
+    if (vec_reserve(&rows, m + 1) < 0 || vec_reserve(&sizes, m + 1) < 0) {
+        PyErr_NoMemory();
+        goto done;
     }
-    if (put(res, "owners", list) < 0) return -1;
-    return put(res, "owner_rows", vec_release(&w->owners, m * sizeof(uint32_t)));
+    if (m) qsort(w->big.data, m, sizeof(BigSize), cmp_big);
+    for (size_t i = 0; i < m; i++) {
+        VEC_AT(rows, int64_t, i) = VEC_AT(w->big, BigSize, i).row;
+        VEC_AT(sizes, int64_t, i) = VEC_AT(w->big, BigSize, i).size;
+    }
+    if (put(res, "big_rows", vec_release(&rows, m * sizeof(int64_t))) < 0 ||
+        put(res, "big_sizes", vec_release(&sizes, m * sizeof(int64_t))) < 0)
+        goto done;
+    rc = 0;
+done:
+    vec_free(&rows);
+    vec_free(&sizes);
+    return rc;
+}
+
+/* id_low, id_high and id_starts (compact.SortedIds): the ids, ascending uint64 in v, split
+   in place into their low halves (entry k's 4 bytes lie in entry k / 2's 8, already read)
+   and the runs of equal high halves. */
+static int put_ids(Vec *v, size_t n, PyObject *res) {
+    Vec high = {NULL, 0, 0, sizeof(uint64_t), 0}, starts = {NULL, 0, 0, sizeof(int64_t), 0};
+    char *d = (char *)v->data;
+    int rc = -1;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t id;
+        memcpy(&id, d + k * sizeof(id), sizeof(id));
+        if (k == 0 || id >> 32 != VEC_AT(high, uint64_t, high.len - 1)) {
+            if (vec_reserve(&high, high.len + 1) < 0 || vec_reserve(&starts, starts.len + 2) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            VEC_AT(high, uint64_t, high.len++) = id >> 32;
+            VEC_AT(starts, int64_t, starts.len++) = (int64_t)k;
+        }
+        uint32_t low = (uint32_t)id;
+        memcpy(d + k * sizeof(low), &low, sizeof(low));
+    }
+    if (vec_reserve(&starts, starts.len + 1) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    VEC_AT(starts, int64_t, starts.len++) = (int64_t)n;
+    if (put(res, "id_low", vec_release(v, n * sizeof(uint32_t))) < 0 ||
+        put(res, "id_high", vec_release(&high, high.len * sizeof(uint64_t))) < 0 ||
+        put(res, "id_starts", vec_release(&starts, starts.len * sizeof(int64_t))) < 0)
+        goto done;
+    rc = 0;
+done:
+    vec_free(&high);
+    vec_free(&starts);
+    return rc;
 }
 
 static PyObject *finish(Walk *w, Vec *ids, Vec *order, Vec *root_idx, Vec *unreached) {
@@ -1107,15 +1293,17 @@ static PyObject *finish(Walk *w, Vec *ids, Vec *order, Vec *root_idx, Vec *unrea
         PyList_SET_ITEM(type_list, (Py_ssize_t)t, (PyObject *)tp);
     }
     if (put(res, "type_objects", type_list) < 0 ||
-        put(res, "sorted_ids", vec_release(ids, n * sizeof(uint64_t))) < 0 ||
+        put_ids(ids->data ? ids : &w->objs, n, res) < 0 ||
         put(res, "order", vec_release(order, n * sizeof(uint32_t))) < 0 ||
         put(res, "types", vec_release(&w->otype, n * sizeof(uint32_t))) < 0 ||
-        put(res, "sizes", vec_release(&w->osize, n * sizeof(int64_t))) < 0 ||
+        put(res, "sizes", vec_release(&w->osize, n * sizeof(uint32_t))) < 0 ||
+        put_big_sizes(w, res) < 0 ||
         put(res, "offsets", vec_release(&w->offsets, (n + 1) * sizeof(int64_t))) < 0 ||
         put(res, "targets", vec_release(&w->refs, w->refs.len * sizeof(uint32_t))) < 0 ||
         put(res, "roots", vec_release(root_idx, root_idx->len * sizeof(int32_t))) < 0 ||
         put(res, "unreached", vec_release(unreached, unreached->len * sizeof(uint32_t))) < 0 ||
-        put_natives(w, res) < 0 || put_owners(w, res) < 0 ||
+        put_natives(w, res) < 0 || put(res, "owners", Py_NewRef(w->owner_list)) < 0 ||
+        put(res, "owner_rows", vec_release(&w->owners, w->owners.len * sizeof(uint32_t))) < 0 ||
         put(res, "sizeof_errors", PyLong_FromLongLong(w->sizeof_errors)) < 0 ||
         put(res, "sites",
             w->site_fn ? vec_release(&w->osite, n * sizeof(int32_t)) : Py_NewRef(Py_None)) < 0 ||
@@ -1128,23 +1316,20 @@ fail:
 }
 
 static void walk_free(Walk *w) {
-    PyObject **objs = (PyObject **)w->objs.data;
-    if (w->held == 2)
-        for (size_t i = 0; i < w->nrows; i++) Py_DECREF(objs[i]);
-    if (w->held == 1)
-        for (size_t i = 0; i < w->deferred.len; i++)
-            Py_DECREF(objs[VEC_AT(w->deferred, uint32_t, i)]);
+    release_held(w);
+    Py_XDECREF(w->owner_list);
     for (size_t t = 0; t < w->types.len; t++) {
         TypeInfo *ti = &VEC_AT(w->types, TypeInfo, t);
         Py_DECREF(ti->tp);
         Py_XDECREF(ti->sizeof_fn);
     }
-    Vec *vecs[] = {&w->bits,     &w->objs,         &w->otype,    &w->osize,
+    Vec *vecs[] = {&w->bits,     &w->objs,         &w->otype,    &w->osize,    &w->big,
                    &w->offsets,  &w->refs,         &w->deferred, &w->natives,
                    &w->owners, &w->barriers, &w->machinery, &w->types,
                    &w->out_types, &w->osite};
     for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) vec_free(vecs[i]);
     ptrmap_free(&w->blocks);
+    PyMem_RawFree(w->sorted_blocks);
     ptrmap_free(&w->type_map);
     Py_XDECREF(w->object_sizeof);
     PyMem_Free(w->excluded_types);
@@ -1210,9 +1395,12 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     if (hint < 0 || (size_t)hint > MAX_OBJECTS) hint = 0;
     Walk w;
     memset(&w, 0, sizeof(w));
-    w.objs.item = w.barriers.item = w.machinery.item = w.refs.item = sizeof(PyObject *);
-    w.otype.item = w.deferred.item = w.owners.item = w.out_types.item = sizeof(uint32_t);
-    w.osize.item = w.offsets.item = w.bits.item = sizeof(int64_t);
+    w.objs.item = w.barriers.item = w.machinery.item = sizeof(PyObject *);
+    w.otype.item = w.deferred.item = w.owners.item = w.out_types.item = w.refs.item =
+        w.osize.item = sizeof(uint32_t);
+    w.offsets.item = w.bits.item = sizeof(int64_t);
+    w.big.item = sizeof(BigSize);
+    w.last_key = UINT64_MAX;
     w.natives.item = sizeof(Native);
     w.types.item = sizeof(TypeInfo);
     w.osite.item = sizeof(int32_t);
@@ -1253,9 +1441,9 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
         vec_reserve(&w.osize, expect) < 0 ||
         vec_reserve(&w.offsets, keep_edges ? expect + 1 : 1) < 0 ||
         vec_reserve(&w.bits, expect / 2) < 0 ||
-        (keep_edges && vec_reserve(&w.refs, expect + expect / 2) < 0))
+        (keep_edges && vec_reserve(&w.refs, 3 * expect) < 0))
         goto nomem;
-    VEC_AT(w.offsets, int64_t, 0) = 0;
+    VEC_AT(w.offsets, uint32_t, 0) = 0;
     w.offsets.len = 1;
 
     /* The argument containers are excluded but not followed (they hold everything); not
@@ -1288,8 +1476,9 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
         if (drain(&w) < 0) goto nomem;
         if (w.nrows > before && vec_push_u32(&unreached, (uint32_t)before) < 0) goto nomem;
     }
-    if (number_by_address(&w, &root_ptrs, &ids, &order, &root_idx) < 0) goto nomem;
     if (measure_held(&w) < 0) goto nomem;
+    release_held(&w);
+    if (number_by_address(&w, &root_ptrs, &ids, &order, &root_idx) < 0) goto nomem;
     result = finish(&w, &ids, &order, &root_idx, &unreached);
     goto fail; /* common cleanup */
 nomem:

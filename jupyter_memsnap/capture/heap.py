@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..compiled import load
+from ..model.compact import Sizes, SortedIds
 from . import frames, interpreter, layout, native, pyplot, pywalker, selfcheck
 
 _walker: Any = load(f"{__package__}._walker", "heap walker")
@@ -43,12 +44,13 @@ NamedRoot = tuple[str, str, object] | tuple[str, str, object, tuple[object, ...]
 @dataclass(frozen=True)
 class RawHeap:
     """Every live object as columns (one row per object, in walk order) with the reference
-    graph in CSR form; ``sorted_ids[k]`` is the id of row ``order[k]``, ascending."""
+    graph in CSR form; ``sorted_ids[k]`` is the id of row ``order[k]``, ascending. Ids and
+    sizes are kept compact from the start: the capture's peak is the walk's."""
 
-    sorted_ids: np.ndarray  # uint64, ascending
+    id_column: SortedIds  # ascending
     order: np.ndarray  # uint32: rows by ascending id
     types: np.ndarray  # int32 index into type_module / type_qualname
-    sizes: np.ndarray  # int64 shallow bytes
+    size_column: Sizes  # shallow bytes, 4 per row
     offsets: np.ndarray  # int64, len n + 1
     targets: np.ndarray  # int32
     type_module: tuple[str, ...]
@@ -62,6 +64,16 @@ class RawHeap:
     sizeof_errors: int
     sites: np.ndarray | None = None  # int32 per row: index into site_table, -1 unknown
     site_table: tuple[tuple[tuple[str, int], ...], ...] = ()  # tracemalloc frames, newest first
+
+    @property
+    def sorted_ids(self) -> np.ndarray:
+        """The ids, ascending, uint64 (decoded: a new array)."""
+        return self.id_column.decode()
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Shallow bytes per row, int64 (decoded: a new array)."""
+        return self.size_column.decode()
 
 
 def type_names(tp: type) -> tuple[str, str]:
@@ -215,12 +227,9 @@ def _add_native_buffers(raw: dict[str, Any]) -> None:
     raw["sizeof_errors"] += errors
     if not len(rows):
         return
-    sizes = _column(raw["sizes"], np.int64).copy()
-    sizes[rows] += extra
-    sizes.setflags(write=False)
+    raw["sizes"] = sizes_of(raw).plus(rows, extra)
     index = np.concatenate([array_rows, rows])
     by_row = np.argsort(index, kind="stable")
-    raw["sizes"] = sizes
     raw["native_index"] = index[by_row]
     raw["native_bytes"] = np.concatenate([array_bytes, extra])[by_row]
 
@@ -229,25 +238,44 @@ def _in_bytes_object(raw: dict[str, Any]) -> Callable[[int], bool]:
     """Whether an address lies inside a bytes object of the walk (its data is inline): the
     nearest object at or below it by a binary search over the sorted ids."""
     codes = {i for i, tp in enumerate(raw["type_objects"]) if issubclass(tp, bytes)}
-    ids = _column(raw["sorted_ids"], np.uint64)
-    order = _column(raw["order"], np.uint32)
-    types, sizes = _column(raw["types"], np.int32), _column(raw["sizes"], np.int64)
+    ids, order = ids_of(raw), _column(raw["order"], np.uint32)
+    types, sizes = _column(raw["types"], np.int32), sizes_of(raw)
 
     def inside(address: int) -> bool:
-        k = int(np.searchsorted(ids, np.uint64(address), side="right")) - 1
+        k = ids.searchsorted(address, "right") - 1
         if k < 0 or not codes:
             return False
         row = int(order[k])
-        return int(types[row]) in codes and address < int(ids[k]) + int(sizes[row])
+        return int(types[row]) in codes and address < ids.at(k) + sizes.at(row)
 
     return inside
 
 
-def _row_finder(sorted_ids: np.ndarray, order: np.ndarray) -> Any:
+def ids_of(raw: dict[str, Any]) -> SortedIds:
+    """A walk's ids: the compiled walker's low halves and runs, or the pure-Python walker's
+    uint64 column, encoded."""
+    if "id_low" not in raw:
+        return SortedIds.encode(_column(raw["sorted_ids"], np.uint64))
+    high, starts = _column(raw["id_high"], np.uint64), _column(raw["id_starts"], np.int64)
+    return SortedIds(high, starts, _column(raw["id_low"], np.uint32))
+
+
+def sizes_of(raw: dict[str, Any]) -> Sizes:
+    """A walk's sizes: the compiled walker's 4-byte column and its sizes of 4 GiB or more,
+    or the pure-Python walker's int64 column, encoded."""
+    sizes = raw["sizes"]
+    if isinstance(sizes, Sizes):
+        return sizes
+    if "big_rows" not in raw:
+        return Sizes.encode(_column(sizes, np.int64))
+    rows, values = _column(raw["big_rows"], np.int64), _column(raw["big_sizes"], np.int64)
+    return Sizes(_column(sizes, np.uint32), rows, values)
+
+
+def _row_finder(ids: SortedIds, order: np.ndarray) -> Any:
     def row(obj: object) -> int:
-        k = int(np.searchsorted(sorted_ids, np.uint64(id(obj))))
-        found = k < len(sorted_ids) and int(sorted_ids[k]) == id(obj)
-        return int(order[k]) if found else -1
+        k = ids.find(id(obj))
+        return int(order[k]) if k >= 0 else -1
 
     return row
 
@@ -258,9 +286,9 @@ def _to_heap(raw: dict[str, Any], named: list[NamedRoot], engine: str, seconds: 
     is_class = np.array([issubclass(tp, type) for tp in type_objects], dtype=bool)
     del type_objects
     root_index = _column(raw["roots"], np.int32)
-    sorted_ids = _column(raw["sorted_ids"], np.uint64)
+    id_column = ids_of(raw)
     order = _column(raw["order"], np.uint32)
-    row = _row_finder(sorted_ids, order)
+    row = _row_finder(id_column, order)
     roots = tuple(
         RawRoot(
             root[0],
@@ -273,10 +301,10 @@ def _to_heap(raw: dict[str, Any], named: list[NamedRoot], engine: str, seconds: 
     unreached = _column(raw["unreached"], np.uint32)
     roots += tuple(RawRoot("held from C", "unreached", int(i)) for i in unreached)
     return RawHeap(
-        sorted_ids=sorted_ids,
+        id_column=id_column,
         order=order,
         types=_column(raw["types"], np.int32),
-        sizes=_column(raw["sizes"], np.int64),
+        size_column=sizes_of(raw),
         offsets=_column(raw["offsets"], np.int64),
         targets=_column(raw["targets"], np.int32),
         type_module=tuple(m for m, _ in names),

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..model.compact import Sizes, SortedIds
+
 
 class _Probe:
     """A class with a docstring, slots and a known name."""
@@ -65,9 +67,11 @@ def problems(walker: Any, gc_head: int) -> list[str]:
     found: list[str] = []
     roots, edges = _known_heap()
     raw = walker.walk([roots], [], [], (), np.ndarray, gc_head, 0, None, True, ())
-    ids = np.frombuffer(raw["sorted_ids"], np.uint64)
+    runs = np.frombuffer(raw["id_high"], np.uint64), np.frombuffer(raw["id_starts"], np.int64)
+    ids = SortedIds(*runs, np.frombuffer(raw["id_low"], np.uint32)).decode()
     order = np.frombuffer(raw["order"], np.uint32)
-    sizes = np.frombuffer(raw["sizes"], np.int64)
+    big = np.frombuffer(raw["big_rows"], np.int64), np.frombuffer(raw["big_sizes"], np.int64)
+    sizes = Sizes(np.frombuffer(raw["sizes"], np.uint32), *big).decode()
     offsets = np.frombuffer(raw["offsets"], np.int64)
     targets = np.frombuffer(raw["targets"], np.uint32)
 

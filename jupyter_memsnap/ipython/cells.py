@@ -152,8 +152,9 @@ class BirthRegister:
         """Merge a census: objects not seen before were born in ``cell``."""
         types = self._sorted_types(heap)
         default = cell if self.started else BEFORE_TRACKING
-        self.born = inherit(self.ids, self.types, self.born, heap.sorted_ids, types, default)
-        self.ids, self.types = heap.sorted_ids.copy(), types
+        ids = heap.sorted_ids
+        self.born = inherit(self.ids, self.types, self.born, ids, types, default)
+        self.ids, self.types = ids, types
         self.started = True
 
     def born_of(self, heap: RawHeap, current_cell: int) -> np.ndarray:
@@ -297,7 +298,7 @@ class CellTracker:
             cell=cell,
             taken_at=dt.datetime.now(),
             objects=len(heap.order),
-            heap=int(heap.sizes.sum()),
+            heap=heap.size_column.total(),
             rss=int(psutil.Process().memory_info().rss),
             seconds=time.perf_counter() - start,
             peak=peak,

@@ -5,6 +5,7 @@ numpy array on demand; the decoded array is a temporary, never kept."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -24,6 +25,15 @@ def narrow(values: np.ndarray, low: int = 0) -> np.ndarray:
     return values if values.dtype == dtype else values.astype(dtype)
 
 
+def _ascending(values: np.ndarray, chunk: int = 1 << 20) -> bool:
+    """Whether ``values`` never decrease, compared a chunk at a time (no temporary the
+    size of the array)."""
+    return all(
+        bool((values[i + 1 : i + chunk + 1] >= values[i : min(i + chunk, values.size - 1)]).all())
+        for i in range(0, values.size - 1, chunk)
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class SortedIds:
     """Strictly increasing 64-bit ids (addresses) in about 4 bytes each: the low 32 bits of
@@ -37,15 +47,22 @@ class SortedIds:
     @classmethod
     def encode(cls, ids: np.ndarray) -> SortedIds:
         ids = np.asarray(ids, dtype=np.uint64)
-        halves = ids >> np.uint64(_LOW_BITS)
-        first = np.flatnonzero(np.diff(halves)) + 1 if ids.size else np.zeros(0, np.int64)
-        starts = np.concatenate([[0], first, [ids.size]]).astype(np.int64)
-        high = halves[starts[:-1]] if ids.size else np.zeros(0, np.uint64)
-        del halves
-        low = ids.astype(np.uint32)
-        for a in (high, starts, low):
+        if not _ascending(ids):  # a corrupted file's
+            halves = ids >> np.uint64(_LOW_BITS)
+            starts = [0, *(np.flatnonzero(np.diff(halves)) + 1).tolist(), ids.size]
+            high = halves[starts[:-1]].tolist()
+        else:  # one binary search per run: no temporary per id
+            high, starts = [], [0]
+            while starts[-1] < ids.size:
+                high.append(int(ids[starts[-1]]) >> _LOW_BITS)
+                end = (high[-1] + 1) << _LOW_BITS
+                starts.append(
+                    int(np.searchsorted(ids, np.uint64(end))) if end < 1 << 64 else ids.size
+                )
+        arrays = (np.array(high, np.uint64), np.array(starts, np.int64), ids.astype(np.uint32))
+        for a in arrays:
             a.setflags(write=False)
-        return cls(high, starts[: len(high) + 1], low)
+        return cls(*arrays)
 
     def __len__(self) -> int:
         return len(self.low)
@@ -67,15 +84,21 @@ class SortedIds:
         run = int(np.searchsorted(self.starts, k, side="right")) - 1
         return (int(self.high[run]) << _LOW_BITS) | int(self.low[k])
 
-    def find(self, obj_id: int) -> int:
-        """Position of ``obj_id`` among the sorted ids, or -1 (two binary searches)."""
-        half, rest = obj_id >> _LOW_BITS, obj_id & 0xFFFFFFFF
+    def searchsorted(self, value: int, side: Literal["left", "right"] = "left") -> int:
+        """Where ``value`` goes among the sorted ids, as ``np.searchsorted`` (two binary
+        searches)."""
+        half, rest = value >> _LOW_BITS, value & 0xFFFFFFFF
         run = int(np.searchsorted(self.high, np.uint64(half)))
-        if run >= len(self.high) or int(self.high[run]) != half:
-            return -1
-        lo, hi = int(self.starts[run]), int(self.starts[run + 1])
-        k = lo + int(np.searchsorted(self.low[lo:hi], np.uint32(rest)))
-        return k if k < hi and int(self.low[k]) == rest else -1
+        lo = int(self.starts[run])
+        if run == len(self.high) or int(self.high[run]) != half:
+            return lo
+        hi = int(self.starts[run + 1])
+        return lo + int(np.searchsorted(self.low[lo:hi], np.uint32(rest), side=side))
+
+    def find(self, obj_id: int) -> int:
+        """Position of ``obj_id`` among the sorted ids, or -1."""
+        k = self.searchsorted(obj_id)
+        return k if k < len(self.low) and self.at(k) == obj_id else -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +128,24 @@ class Sizes:
     def arrays(self) -> tuple[np.ndarray, ...]:
         """What is stored."""
         return self.small, self.big_rows, self.big_values
+
+    def plus(self, rows: np.ndarray, extra: np.ndarray) -> Sizes:
+        """These sizes with ``extra`` added at ``rows`` (distinct rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        total = self.small[rows].astype(np.int64)
+        marked = total == int(_BIG)
+        total[marked] = self.big_values[np.searchsorted(self.big_rows, rows[marked])]
+        total += extra
+        fits = total < int(_BIG)
+        small = self.small.copy()
+        small[rows] = np.minimum(total, int(_BIG))
+        keep = ~np.isin(self.big_rows, rows)
+        big_rows = np.concatenate([self.big_rows[keep], rows[~fits]])
+        by_row = np.argsort(big_rows, kind="stable")
+        big_values = np.concatenate([self.big_values[keep], total[~fits]])[by_row]
+        for a in (small, big_rows, big_values):
+            a.setflags(write=False)
+        return Sizes(small, big_rows[by_row], big_values)
 
     def decode(self) -> np.ndarray:
         """The sizes as one int64 array (a new one on every call)."""

@@ -148,9 +148,9 @@ class Snapshot:
     def from_columns(
         cls,
         *,
-        sorted_ids: np.ndarray,
+        sorted_ids: np.ndarray | SortedIds,
         order: np.ndarray,
-        sizes: np.ndarray,
+        sizes: np.ndarray | Sizes,
         type_index: np.ndarray,
         offsets: np.ndarray,
         targets: np.ndarray,
@@ -170,7 +170,8 @@ class Snapshot:
         def graph(a: np.ndarray) -> np.ndarray:
             return _frozen(a) if to_disk is False else spill.to_file(column(a))
 
-        ids, sizes_ = SortedIds.encode(sorted_ids), Sizes.encode(sizes)
+        ids = sorted_ids if isinstance(sorted_ids, SortedIds) else SortedIds.encode(sorted_ids)
+        sizes_ = sizes if isinstance(sizes, Sizes) else Sizes.encode(sizes)
         ids = SortedIds(ids.high, ids.starts, column(ids.low))
         size_column = Sizes(column(sizes_.small), sizes_.big_rows, sizes_.big_values)
         return cls(
@@ -203,10 +204,10 @@ class Snapshot:
         ``site_label`` names allocation sites (default ``file:line`` of the newest frame)."""
         name_site = site_label or _file_line
         return cls.from_columns(
-            sorted_ids=raw.sorted_ids,
+            sorted_ids=raw.id_column,
             order=raw.order,
             type_index=raw.types,
-            sizes=raw.sizes,
+            sizes=raw.size_column,
             offsets=raw.offsets,
             targets=raw.targets,
             type_table=TypeTable(raw.type_module, raw.type_qualname, raw.type_is_class),

@@ -8,6 +8,7 @@ name. Both come from ``ip.compile.get_code_name``, recorded in ``post_run_cell``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import sys
@@ -37,6 +38,7 @@ class CellMap:
         self._cells: dict[str, list[int]] = {}
         self.cell_ids: dict[int, str] = {}
         self._kernel_dir = os.path.join(tempfile.gettempdir(), f"ipykernel_{os.getpid()}") + os.sep
+        self._named_like_cell: dict[str, bool] = {}  # a traced snapshot asks ~10 per site
 
     def record(self, ip: Any, result: Any) -> None:
         """Called from ``post_run_cell``: remember the cell's code filename and cell id."""
@@ -66,9 +68,13 @@ class CellMap:
         return [int(match.group(1))] if match else []
 
     def is_cell_file(self, filename: str) -> bool:
-        if filename in self._cells or _PLAIN_CELL.fullmatch(filename):
+        if filename in self._cells:
             return True
-        return filename.startswith(self._kernel_dir)  # ipykernel's cell files
+        known = self._named_like_cell.get(filename)
+        if known is None:  # IPython's cell names, or ipykernel's cell files
+            known = bool(_PLAIN_CELL.fullmatch(filename)) or filename.startswith(self._kernel_dir)
+            self._named_like_cell[filename] = known
+        return known
 
     def site_label(self, frames: tuple[tuple[str, int], ...]) -> str:
         """``In[7] line 3`` for the newest frame in a cell, else ``module.py:120``."""
@@ -86,6 +92,7 @@ class CellMap:
         return f"{_short_path(filename)}:{lineno}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _short_path(filename: str) -> str:
     """``.../site-packages/pandas/core/frame.py`` -> ``pandas/core/frame.py``."""
     for marker in ("site-packages" + os.sep, "dist-packages" + os.sep):

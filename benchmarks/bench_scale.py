@@ -13,7 +13,9 @@ after minus before (file mappings the OS can drop are reported apart, as RssFile
 
 - ``take``: time, peak extra, kept anonymous and file-backed bytes per object;
 - ``take --to-disk``: the same with every column in file mappings;
-- ``vars``: ``%memsnap vars`` on the snapshot just taken (retained sizes from scratch);
+- ``vars``: ``%memsnap vars`` (a fresh snapshot and its variables' retained sizes);
+- ``vars, kept``: the variables of the snapshot already kept (retained sizes from scratch),
+  the part of ``vars`` that is not a ``take``;
 - ``auto``: a trivial cell's time with auto mode on, less the same cell with it off;
 - with ``--peers``: guppy3's ``hpy().heap()`` and pympler's ``summarize(get_objects())``.
 
@@ -91,6 +93,7 @@ def worker(size_m: float, peers: bool) -> dict[str, Any]:
     snap, out["take_again"] = measure(lambda: jupyter_memsnap.take(collect=False))
     n = out["objects"] = len(snap)
     out["nbytes"], out["memory_nbytes"] = snap.nbytes, snap.memory_nbytes
+    _, out["vars_kept"] = measure(lambda: snap.variables)
     _, out["vars"] = measure(lambda: ip.run_line_magic("memsnap", "vars --top 5"))
     del snap
     gc.collect()
@@ -161,6 +164,7 @@ def report(results: list[dict[str, Any]]) -> str:
         lines.append(f"take (again)   {per_object(r['take_again'], n)}")
         lines.append(f"take --to-disk {per_object(r['take_to_disk'], n)}")
         lines.append(f"vars           {per_object(r['vars'], n)}")
+        lines.append(f"vars, kept     {per_object(r['vars_kept'], n)}")
         lines.append(
             f"stored: {r['nbytes'] / n:.1f} B/obj in all, {r['memory_nbytes'] / n:.1f} in memory"
         )

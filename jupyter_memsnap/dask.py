@@ -213,7 +213,7 @@ def _module_globals(snap: Snapshot, by_root: dict[Root, Any], address: str) -> p
         key=lambda item: -item[0],
     )[:TOP_GLOBALS]
     starts = np.array([root.index for _, root in held], dtype=np.int64)
-    reach = reachable_sizes(snap.offsets, snap.targets, snap.sizes, starts, shared_mask(snap))
+    reach = reachable_sizes(snap.offsets, snap.targets, snap.size_column, starts, shared_mask(snap))
     return pd.DataFrame(
         {
             "worker": address,

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jupyter_memsnap.model import graph
+from jupyter_memsnap.model.compact import Sizes
 from jupyter_memsnap.model.retention import bfs_reach_mask
 
 NEED_C = pytest.mark.skipif(
@@ -444,6 +445,40 @@ def test_reachable_sizes_against_brute_force(g: G, data: st.DataObject) -> None:
         assert graph._c_reachable_sizes(off, tgt, g.sizes, starts, stop).tolist() == expected
 
 
+@SETTINGS
+@given(graphs(), st.data())
+def test_reachable_sizes_read_a_compact_column(g: G, data: st.DataObject) -> None:
+    """A snapshot's Sizes column, sizes of 4 GiB and more kept aside, read without decoding."""
+    if g.n == 0:
+        return
+    sizes = data.draw(st.lists(st.integers(0, 2**34), min_size=g.n, max_size=g.n))
+    starts = data.draw(st.lists(st.integers(0, g.n - 1), max_size=6))
+    stop = data.draw(st.lists(st.booleans(), min_size=g.n, max_size=g.n))
+    off, tgt = g.csr()
+    expected = brute_reachable(G(g.n, g.edges, g.roots, sizes), starts, stop)
+    column = Sizes.encode(np.array(sizes, np.int64))
+    assert graph._py_reachable_sizes(off, tgt, column, starts, stop).tolist() == expected
+    if graph.HAVE_COMPILED:
+        assert graph._c_reachable_sizes(off, tgt, column, starts, stop).tolist() == expected
+
+
+@NEED_C
+def test_reachable_sizes_refuse_a_bad_compact_column() -> None:
+    from jupyter_memsnap.model import _graph  # type: ignore[attr-defined]
+
+    off, tgt, stop = np.array([0, 1, 1], np.int64), np.array([1], np.int32), np.zeros(2, bool)
+    small, starts = np.array([1, 0xFFFFFFFF], np.uint32), np.array([0], np.int32)
+    big = np.array([2**33], np.int64)
+    assert _graph.reachable_sizes(off, tgt, small, starts, stop, np.array([1]), big) is not None
+    for rows, message in [([2], "ascending rows"), ([1, 0], "has length 2"), ([-1], "ascending")]:
+        with pytest.raises(ValueError, match=message):
+            _graph.reachable_sizes(off, tgt, small, starts, stop, np.array(rows), big)
+    with pytest.raises(TypeError, match="sizes must be a 1-D uint32 buffer"):
+        _graph.reachable_sizes(off, tgt, small.astype(np.int64), starts, stop, big, big)
+    with pytest.raises(TypeError, match="big_rows needs big_values"):
+        _graph.reachable_sizes(off, tgt, small, starts, stop, big)
+
+
 # ---- reach_mask ---------------------------------------------------------------------------------
 
 
@@ -487,6 +522,94 @@ def test_reach_mask_on_a_million_deep_chain_and_bad_input() -> None:
         graph.reach_mask(off, tgt, [0], [False])
     with pytest.raises(ValueError, match=r"targets\[1\]=2 out of range"):
         graph.reach_mask([0, 1, 2], [1, 2], [0], [False, False])
+
+
+# ---- sole holders ------------------------------------------------------------------------------
+
+
+def brute_sole_holders(g: G, starts: list[int], kept: int, skip: set[int]) -> list[int]:
+    """Each node's label from reach sets of the graph without the skipped edge positions."""
+    off, tgt = g.csr()
+    adj = [[int(tgt[c]) for c in range(off[v], off[v + 1]) if c not in skip] for v in range(g.n)]
+    by_kept = reach(adj, starts[:kept])
+    reached_from = [reach(adj, [s]) for s in starts[kept:]]
+    out = []
+    for v in range(g.n):
+        holders = [j for j, seen in enumerate(reached_from) if v in seen]
+        if v in by_kept:
+            out.append(graph.KEPT)
+        elif not holders:
+            out.append(graph.UNREACHED)
+        else:
+            out.append(holders[0] if len(holders) == 1 else graph.SHARED)
+    return out
+
+
+@st.composite
+def sole_cases(draw: st.DrawFn) -> tuple[G, list[int], int, list[int]]:
+    g = draw(graphs().filter(lambda g: g.n > 0))
+    starts = draw(st.lists(st.integers(0, g.n - 1), max_size=6))
+    kept = draw(st.integers(0, len(starts)))
+    skip = sorted(draw(st.sets(st.integers(0, len(g.edges) - 1)))) if g.edges else []
+    return g, starts, kept, skip
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@SETTINGS
+@given(sole_cases())
+def test_sole_holders_against_brute_force(
+    impl: str, case: tuple[G, list[int], int, list[int]]
+) -> None:
+    g, starts, kept, skip = case
+    off, tgt = g.csr()
+    got = fn(impl, "sole_holders")(off, tgt, np.array(starts, np.int32), kept, np.array(skip))
+    assert got.tolist() == brute_sole_holders(g, starts, kept, set(skip))
+
+
+@SETTINGS
+@given(sole_cases())
+def test_sole_holders_sum_to_the_dominator_trees_retained(
+    case: tuple[G, list[int], int, list[int]],
+) -> None:
+    """Against the dominator tree of the graph with one node per start (what Retention
+    builds): a candidate's labelled nodes are what its node dominates."""
+    g, starts, kept, skip = case
+    off, tgt = g.csr()
+    labels = graph.sole_holders(off, tgt, np.array(starts, np.int32), kept, np.array(skip))
+    dropped = set(skip)
+    edges = [(int(v), int(tgt[c])) for v in range(g.n) for c in range(off[v], off[v + 1])]
+    edges = [e for c, e in enumerate(edges) if c not in dropped]
+    nodes = [g.n + j for j in range(len(starts))]
+    aug = G(g.n + len(starts), edges + list(zip(nodes, starts, strict=True)), nodes,
+            g.sizes + [0] * len(starts))  # fmt: skip
+    _, retained = graph.dominator_tree(*aug.args())
+    sizes = np.array(g.sizes, np.int64)
+    for j in range(len(starts) - kept):
+        assert int(sizes[labels == j].sum()) == int(retained[g.n + kept + j])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_sole_holders_bad_inputs(impl: str) -> None:
+    sole = fn(impl, "sole_holders")
+    off, tgt = np.array([0, 2, 2]), np.array([1, 1])
+    for skip, message in [([1, 0], "strictly ascending"), ([1, 1], "strictly ascending"),
+                          ([2], r"skip\[0\]=2 out of range"), ([-1], "out of range")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            sole(off, tgt, np.array([0], np.int32), 0, np.array(skip, np.int64))
+    with pytest.raises(ValueError, match="kept=2 out of range"):
+        sole(off, tgt, np.array([0], np.int32), 2, np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="out of range"):
+        sole(off, tgt, np.array([5], np.int32), 0, np.zeros(0, np.int64))
+
+
+@NEED_C
+def test_sole_holders_on_a_million_deep_chain() -> None:
+    off, tgt, _, _ = chain(BIG)
+    labels = graph.sole_holders(off, tgt, np.array([0, 10], np.int32), 0)
+    assert labels[:10].tolist() == [0] * 10
+    assert (labels[10:] == graph.SHARED).all()
+    labels = graph.sole_holders(off, tgt, np.array([10, 0], np.int32), 1)
+    assert (labels[:10] == 0).all() and (labels[10:] == graph.KEPT).all()
 
 
 # ---- input validation ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jupyter_memsnap
-from jupyter_memsnap.model import spill
+from jupyter_memsnap.model import compact, spill
 from jupyter_memsnap.model.compact import Sizes, SortedIds, narrow
 
 linux_only = pytest.mark.skipif(
@@ -71,6 +72,21 @@ def test_sizes_plus_adds_like_numpy(values: list[int], data: st.DataObject) -> N
     np.testing.assert_array_equal(added.decode(), plain)
     assert added.total() == int(plain.sum())
     assert (np.diff(added.big_rows) > 0).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**34), max_size=40), st.data())
+def test_sizes_sum_by_label_like_numpy(values: list[int], data: st.DataObject) -> None:
+    """Per-label sums without decoding the column, large sizes included (negative: none)."""
+    count = data.draw(st.integers(0, 5))
+    labels = data.draw(
+        st.lists(st.integers(-3, count - 1), min_size=len(values), max_size=len(values))
+    )
+    plain, label = np.array(values, dtype=np.int64), np.array(labels, dtype=np.int32)
+    expected = [int(plain[label == j].sum()) for j in range(count)]
+    assert Sizes.encode(plain).sum_by(label, count).tolist() == expected
+    with mock.patch.object(compact, "_CHUNK", 3):
+        assert Sizes.encode(plain).sum_by(label, count).tolist() == expected
 
 
 def test_a_size_of_4_gib_or_more_is_kept_exactly() -> None:

@@ -93,6 +93,28 @@ def test_two_variables_sharing_one_array_are_shared_not_counted_twice(ip: Any) -
     assert names.index("solo") < names.index("a"), "sorted by retained size"
 
 
+def test_vars_gets_the_dominator_trees_retained_sizes_without_building_it(ip: Any) -> None:
+    run(ip, "import numpy as np, pandas as pd")
+    run(ip, "a = np.zeros(300_000); b = a; words = [str(i) for i in range(20_000)]")
+    run(ip, "nested = {'inner': words, 'own': np.ones(50_000)}; shown = np.ones(40_000)")
+    run(ip, "shown")
+    run(ip, "def f():\n    return words")
+    run(ip, "df = pd.DataFrame({'x': np.arange(100_000)}); column = df['x']")
+    snap = _snap(ip)
+    assert not snap.is_cached("retention")
+    by_name = snap.variables.set_index("name")["retained"].to_dict()
+    assert not snap.is_cached("retention"), "vars built the dominator tree"
+    retention = snap.retention
+    expected = {
+        root.name: int(size)
+        for root, size in zip(retention.roots, retention.root_retained(), strict=True)
+        if root.kind == "variable"
+    }
+    assert by_name == expected
+    assert by_name["a"] == by_name["b"] == by_name["shown"] == 0
+    assert 400_000 <= by_name["nested"] < 500_000, "its own array, not the words it shares"
+
+
 def test_retained_sizes_match_a_brute_force_deletion() -> None:
     shared = [f"shared-{i}" for i in range(50)]
     tree = {"left": [f"l{i}" for i in range(30)], "right": shared, "leaf": np.ones(1000)}

@@ -19,7 +19,7 @@
 #include <sys/mman.h>
 #endif
 
-enum { E_OK, E_NOMEM, E_RANGE, E_OFF0, E_OFFDEC, E_OFFEND, E_CHANGED, E_CYCLE, E_EDGES };
+enum { E_OK, E_NOMEM, E_RANGE, E_OFF0, E_OFFDEC, E_OFFEND, E_CHANGED, E_CYCLE, E_EDGES, E_ORDER };
 
 typedef struct {
     int code;
@@ -61,6 +61,10 @@ raise_err(const Err *e)
     case E_CYCLE:
         PyErr_SetString(PyExc_ValueError, "idom is not a forest: it contains a cycle");
         break;
+    case E_ORDER:
+        PyErr_Format(PyExc_ValueError, "%s must be strictly ascending: %s[%zd]=%lld after %lld",
+                     e->name, e->name, e->index, e->value, e->lo);
+        break;
     default:
         PyErr_SetString(PyExc_SystemError, "_graph: unknown error");
     }
@@ -99,7 +103,7 @@ scratch(size_t count, size_t size, int zero)
 /* ---- buffers ------------------------------------------------------------------------- */
 
 typedef struct {
-    Py_buffer v[6];
+    Py_buffer v[8];
     int n;
 } Bufs;
 
@@ -126,7 +130,7 @@ format_ok(const char *fmt, char kind)
     }
     if (fmt[0] == '\0' || fmt[1] != '\0')
         return 0;
-    return strchr(kind == 'i' ? "bhilq" : "?Bb", fmt[0]) != NULL;
+    return strchr(kind == 'i' ? "bhilq" : kind == 'u' ? "BHILQ" : "?Bb", fmt[0]) != NULL;
 }
 
 /* Get a 1-D C-contiguous buffer of `itemsize`-byte items; on error set an exception. */
@@ -134,7 +138,9 @@ static int
 get_array(Bufs *b, PyObject *obj, const char *name, char kind, Py_ssize_t itemsize,
           const void **data, Py_ssize_t *len)
 {
-    const char *what = kind == 'm' ? "bool/uint8" : (itemsize == 8 ? "int64" : "int32");
+    const char *what = kind == 'm'   ? "bool/uint8"
+                       : kind == 'u' ? "uint32"
+                                     : (itemsize == 8 ? "int64" : "int32");
     Py_buffer *v = &b->v[b->n];
     if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_BufferError) ||
@@ -644,30 +650,66 @@ done:
     return result;
 }
 
+/* The first index of the ascending a[0:len] whose value is >= x. */
+static Py_ssize_t
+lower_bound(const int64_t *a, Py_ssize_t len, int64_t x)
+{
+    Py_ssize_t lo = 0, hi = len;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* ---- reachable sizes ------------------------------------------------------------------ */
 
+/* Node sizes: int64 each, or (compact) uint32 each with UINT32_MAX marking a size kept aside
+ * in the ascending big_rows / big_values. */
+typedef struct {
+    const int64_t *wide;
+    const uint32_t *small;
+    const int64_t *big_rows, *big_values;
+    Py_ssize_t n_big;
+} Sizes;
+
+static inline int64_t
+size_at(const Sizes *z, int32_t v)
+{
+    if (z->wide)
+        return z->wide[v];
+    uint32_t x = z->small[v];
+    if (x != UINT32_MAX || z->n_big == 0)
+        return x;
+    Py_ssize_t k = lower_bound(z->big_rows, z->n_big, v);
+    return k < z->n_big && z->big_rows[k] == v ? z->big_values[k] : x;
+}
+
 static void
-reach(const int64_t *off, const int32_t *tgt, const int64_t *sz, const int32_t *starts,
+reach(const int64_t *off, const int32_t *tgt, const Sizes *sz, const int32_t *starts,
       const uint8_t *stop, int32_t n, Py_ssize_t m, Py_ssize_t k, int64_t *out, Err *e)
 {
     if (check_csr(off, tgt, n, m, e) < 0 || check_index(starts, k, 0, n, "starts", e) < 0)
         return;
     const uint64_t um = (uint64_t)m;
-    uint32_t *stamp = scratch((size_t)n + 1, sizeof(uint32_t), 1);
+    uint8_t *stamp = scratch((size_t)n + 1, sizeof(uint8_t), 1); /* 1 byte: reset every 255 */
     int32_t *stk = scratch((size_t)n + 1, sizeof(int32_t), 0);
     if (!stamp || !stk) {
         *e = (Err){.code = E_NOMEM};
         goto done;
     }
-    uint32_t cur = 0;
+    uint8_t cur = 0;
     for (Py_ssize_t j = 0; j < k; j++) {
         if (++cur == 0) { /* wrapped: forget all stamps */
-            memset(stamp, 0, (size_t)n * sizeof(uint32_t));
+            memset(stamp, 0, (size_t)n);
             cur = 1;
         }
         int32_t s = starts[j], top = 0;
         GUARD((uint32_t)s >= (uint32_t)n);
-        int64_t total = sz[s];
+        int64_t total = size_at(sz, s);
         stamp[s] = cur;
         stk[top++] = s;
         while (top > 0) {
@@ -680,7 +722,7 @@ reach(const int64_t *off, const int32_t *tgt, const int64_t *sz, const int32_t *
                 if (stamp[t] != cur && !stop[t]) {
                     GUARD(top >= n);
                     stamp[t] = cur;
-                    total += sz[t];
+                    total += size_at(sz, t);
                     stk[top++] = t;
                 }
             }
@@ -696,39 +738,63 @@ done:
 }
 
 PyDoc_STRVAR(reachable_sizes_doc,
-"reachable_sizes(offsets, targets, sizes, starts, stop) -> bytearray of int64[len(starts)]\n\n"
+"reachable_sizes(offsets, targets, sizes, starts, stop[, big_rows, big_values])\n"
+"    -> bytearray of int64[len(starts)]\n\n"
 "Per start node, the total size of the nodes reachable from it without entering nodes\n"
-"whose stop flag (1-byte mask of length n) is set; the start itself always counts.");
+"whose stop flag (1-byte mask of length n) is set; the start itself always counts.  sizes\n"
+"is int64[n], or uint32[n] with big_rows (ascending) and big_values (int64) giving the\n"
+"sizes whose uint32 slot holds 0xFFFFFFFF.");
 
 static PyObject *
 py_reachable_sizes(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o_off, *o_tgt, *o_sz, *o_st, *o_stop, *o_out = NULL, *result = NULL;
-    const void *off, *tgt, *sz, *st, *stop;
-    Py_ssize_t n_off, m, n_sz, k, n_stop;
+    PyObject *o_off, *o_tgt, *o_sz, *o_st, *o_stop, *o_br = NULL, *o_bv = NULL, *o_out = NULL;
+    PyObject *result = NULL;
+    const void *off, *tgt, *sz, *st, *stop, *br = NULL, *bv = NULL;
+    Py_ssize_t n_off, m, n_sz, k, n_stop, n_br = 0, n_bv = 0;
     char *out = NULL;
     int32_t n;
     Bufs b = {.n = 0};
     Err e = {.code = E_OK};
 
-    if (!PyArg_ParseTuple(args, "OOOOO:reachable_sizes", &o_off, &o_tgt, &o_sz, &o_st, &o_stop))
+    if (!PyArg_ParseTuple(args, "OOOOO|OO:reachable_sizes", &o_off, &o_tgt, &o_sz, &o_st,
+                          &o_stop, &o_br, &o_bv))
         return NULL;
+    int compact = o_br != NULL;
+    if (compact && o_bv == NULL) {
+        PyErr_SetString(PyExc_TypeError, "reachable_sizes: big_rows needs big_values");
+        return NULL;
+    }
     if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
         get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
-        get_array(&b, o_sz, "sizes", 'i', 8, &sz, &n_sz) < 0 ||
+        get_array(&b, o_sz, "sizes", compact ? 'u' : 'i', compact ? 4 : 8, &sz, &n_sz) < 0 ||
         get_array(&b, o_st, "starts", 'i', 4, &st, &k) < 0 ||
         get_array(&b, o_stop, "stop", 'm', 1, &stop, &n_stop) < 0 ||
+        (compact && (get_array(&b, o_br, "big_rows", 'i', 8, &br, &n_br) < 0 ||
+                     get_array(&b, o_bv, "big_values", 'i', 8, &bv, &n_bv) < 0)) ||
         graph_shape(n_off, n_sz, &n) < 0)
         goto done;
     if (n_stop != n) {
         PyErr_Format(PyExc_ValueError, "stop has length %zd, expected n=%d", n_stop, (int)n);
         goto done;
     }
+    if (n_br != n_bv) {
+        PyErr_Format(PyExc_ValueError, "big_rows has length %zd, big_values %zd", n_br, n_bv);
+        goto done;
+    }
+    const int64_t *rows = br;
+    for (Py_ssize_t j = 0; j < n_br; j++)
+        if (rows[j] < 0 || rows[j] >= n || (j > 0 && rows[j] <= rows[j - 1])) {
+            PyErr_SetString(PyExc_ValueError, "big_rows must be ascending rows in [0, n)");
+            goto done;
+        }
     if ((o_out = new_output(k * 8, &out)) == NULL)
         goto done;
+    Sizes z = {.wide = compact ? NULL : sz, .small = compact ? sz : NULL, .big_rows = br,
+               .big_values = bv, .n_big = n_br};
     Py_BEGIN_ALLOW_THREADS
-    reach(off, tgt, sz, st, stop, n, m, k, (int64_t *)out, &e);
+    reach(off, tgt, &z, st, stop, n, m, k, (int64_t *)out, &e);
     Py_END_ALLOW_THREADS
     if (e.code != E_OK)
         raise_err(&e);
@@ -829,6 +895,126 @@ done:
     return result;
 }
 
+/* ---- sole holders ---------------------------------------------------------------------- */
+
+enum { UNREACHED = -1, SHARED = -2, KEPT = -3 };
+
+/* Give v the traversal's label; 1 if that changed it (v is then expanded), 0 if not. */
+static inline int
+claim(int32_t *own, int32_t v, int32_t label)
+{
+    int32_t o = own[v];
+    if (o == UNREACHED)
+        own[v] = label;
+    else if (label >= 0 && o >= 0 && o != label)
+        own[v] = SHARED;
+    else
+        return 0;
+    return 1;
+}
+
+static void
+sole(const int64_t *off, const int32_t *tgt, const int64_t *skip, Py_ssize_t ns,
+     const int32_t *starts, Py_ssize_t k, Py_ssize_t kept, int32_t n, Py_ssize_t m, int32_t *own,
+     Err *e)
+{
+    if (check_csr(off, tgt, n, m, e) < 0 || check_index(starts, k, 0, n, "starts", e) < 0)
+        return;
+    for (Py_ssize_t j = 0; j < ns; j++) {
+        if (skip[j] < 0 || skip[j] >= m) {
+            *e = (Err){.code = E_RANGE, .name = "skip", .index = j, .value = skip[j], .hi = m};
+            return;
+        }
+        if (j > 0 && skip[j] <= skip[j - 1]) {
+            *e = (Err){.code = E_ORDER, .name = "skip", .index = j, .value = skip[j],
+                       .lo = skip[j - 1]};
+            return;
+        }
+    }
+    const uint64_t um = (uint64_t)m;
+    int32_t *stk = scratch((size_t)n + 1, sizeof(int32_t), 0);
+    if (!stk) {
+        *e = (Err){.code = E_NOMEM};
+        return;
+    }
+    for (int32_t v = 0; v < n; v++)
+        own[v] = UNREACHED;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        int32_t label = j < kept ? KEPT : (int32_t)(j - kept), top = 0;
+        GUARD((uint32_t)starts[j] >= (uint32_t)n);
+        if (claim(own, starts[j], label))
+            stk[top++] = starts[j];
+        while (top > 0) {
+            int32_t u = stk[--top];
+            int64_t a = off[u], b = off[u + 1];
+            GUARD((uint64_t)a > um || (uint64_t)b > um);
+            Py_ssize_t p = ns ? lower_bound(skip, ns, a) : 0;
+            for (int64_t c = a; c < b; c++) {
+                if (p < ns && skip[p] == c) {
+                    p++;
+                    continue;
+                }
+                int32_t t = tgt[c];
+                GUARD((uint32_t)t >= (uint32_t)n);
+                if (claim(own, t, label)) {
+                    GUARD(top >= n);
+                    stk[top++] = t;
+                }
+            }
+        }
+    }
+    goto done;
+changed:
+    *e = (Err){.code = E_CHANGED};
+done:
+    free(stk);
+}
+
+PyDoc_STRVAR(sole_holders_doc,
+"sole_holders(offsets, targets, starts, kept, skip) -> bytearray of int32[n]\n\n"
+"starts int32[k], skip int64 (strictly ascending edge positions, not followed).  What\n"
+"starts[:kept] reach is -3; of the rest, a node reached from exactly one candidate\n"
+"starts[kept + j] is j, from several -2; -1 for nodes nothing reaches.");
+
+static PyObject *
+py_sole_holders(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o_off, *o_tgt, *o_st, *o_skip, *o_out = NULL, *result = NULL;
+    const void *off, *tgt, *st, *skip;
+    Py_ssize_t n_off, m, k, kept, ns;
+    char *out = NULL;
+    int32_t n;
+    Bufs b = {.n = 0};
+    Err e = {.code = E_OK};
+
+    if (!PyArg_ParseTuple(args, "OOOnO:sole_holders", &o_off, &o_tgt, &o_st, &kept, &o_skip))
+        return NULL;
+    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+        get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
+        get_array(&b, o_st, "starts", 'i', 4, &st, &k) < 0 ||
+        get_array(&b, o_skip, "skip", 'i', 8, &skip, &ns) < 0 ||
+        graph_shape(n_off, n_off - 1, &n) < 0)
+        goto done;
+    if (kept < 0 || kept > k || k - kept > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "kept=%zd out of range [0, %zd]", kept, k);
+        goto done;
+    }
+    if ((o_out = new_output((Py_ssize_t)n * 4, &out)) == NULL)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    sole(off, tgt, skip, ns, st, k, kept, n, m, (int32_t *)out, &e);
+    Py_END_ALLOW_THREADS
+    if (e.code != E_OK)
+        raise_err(&e);
+    else
+        result = Py_NewRef(o_out);
+done:
+    bufs_release(&b);
+    Py_XDECREF(o_out);
+    return result;
+}
+
 /* ---- module ---------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -836,6 +1022,7 @@ static PyMethodDef methods[] = {
     {"type_inclusive", py_type_inclusive, METH_VARARGS, type_inclusive_doc},
     {"reachable_sizes", py_reachable_sizes, METH_VARARGS, reachable_sizes_doc},
     {"reach_mask", py_reach_mask, METH_VARARGS, reach_mask_doc},
+    {"sole_holders", py_sole_holders, METH_VARARGS, sole_holders_doc},
     {NULL, NULL, 0, NULL},
 };
 

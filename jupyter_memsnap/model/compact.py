@@ -11,6 +11,8 @@ import numpy as np
 
 _LOW_BITS = 32
 _BIG = np.uint32(0xFFFFFFFF)
+_CHUNK = 1 << 20
+"""Rows per step where a column is read a piece at a time (no temporary its size)."""
 
 
 def narrow(values: np.ndarray, low: int = 0) -> np.ndarray:
@@ -25,7 +27,7 @@ def narrow(values: np.ndarray, low: int = 0) -> np.ndarray:
     return values if values.dtype == dtype else values.astype(dtype)
 
 
-def _ascending(values: np.ndarray, chunk: int = 1 << 20) -> bool:
+def _ascending(values: np.ndarray, chunk: int = _CHUNK) -> bool:
     """Whether ``values`` never decrease, compared a chunk at a time (no temporary the
     size of the array)."""
     return all(
@@ -132,10 +134,7 @@ class Sizes:
     def plus(self, rows: np.ndarray, extra: np.ndarray) -> Sizes:
         """These sizes with ``extra`` added at ``rows`` (distinct rows)."""
         rows = np.asarray(rows, dtype=np.int64)
-        total = self.small[rows].astype(np.int64)
-        marked = total == int(_BIG)
-        total[marked] = self.big_values[np.searchsorted(self.big_rows, rows[marked])]
-        total += extra
+        total = self.take(rows) + extra
         fits = total < int(_BIG)
         small = self.small.copy()
         small[rows] = np.minimum(total, int(_BIG))
@@ -146,6 +145,18 @@ class Sizes:
         for a in (small, big_rows, big_values):
             a.setflags(write=False)
         return Sizes(small, big_rows[by_row], big_values)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The sizes of these rows (int64), without decoding the column."""
+        rows = np.asarray(rows, dtype=np.int64)
+        sizes = self.small[rows].astype(np.int64)
+        marked = np.flatnonzero(sizes == int(_BIG))
+        if marked.size and len(self.big_rows):
+            k = np.minimum(np.searchsorted(self.big_rows, rows[marked]), len(self.big_rows) - 1)
+            found = self.big_rows[k] == rows[marked]
+            sizes[marked[found]] = self.big_values[k[found]]
+        result: np.ndarray = sizes
+        return result
 
     def decode(self) -> np.ndarray:
         """The sizes as one int64 array (a new one on every call)."""
@@ -160,6 +171,21 @@ class Sizes:
             if k < len(self.big_rows) and int(self.big_rows[k]) == row:
                 return int(self.big_values[k])
         return value
+
+    def sum_by(self, labels: np.ndarray, count: int) -> np.ndarray:
+        """Per label ``0..count-1``, the sum of the sizes of the rows carrying it (a negative
+        label: none), a chunk at a time rather than decoding the column."""
+        out = np.zeros(count, dtype=np.int64)
+        for lo in range(0, len(self.small), _CHUNK):
+            label = labels[lo : lo + _CHUNK]
+            keep = label >= 0
+            weights = self.small[lo : lo + _CHUNK][keep]  # a chunk's sum is exact in a float64
+            out += np.bincount(label[keep], weights, minlength=count)[:count].astype(np.int64)
+        if len(self.big_rows):
+            label = labels[self.big_rows]
+            keep = label >= 0
+            np.add.at(out, label[keep], self.big_values[keep] - int(_BIG))
+        return out
 
     def total(self) -> int:
         """The sum, without decoding."""

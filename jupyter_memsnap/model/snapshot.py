@@ -324,6 +324,9 @@ class Snapshot:
             self._cache[key] = compute()
         return self._cache[key]
 
+    def is_cached(self, key: str) -> bool:
+        return key in self._cache
+
     @property
     def retention(self) -> Retention:
         """Dominator tree with a node per root, computed once on first use."""

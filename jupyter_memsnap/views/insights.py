@@ -301,7 +301,7 @@ def _reachable(snap: Snapshot, names: set[str]) -> dict[str, int]:
     if not roots:
         return {}
     starts = np.array([r.index for r in roots], dtype=np.int64)
-    sizes = reachable_sizes(snap.offsets, snap.targets, snap.sizes, starts, shared_mask(snap))
+    sizes = reachable_sizes(snap.offsets, snap.targets, snap.size_column, starts, shared_mask(snap))
     return {r.name: int(size) for r, size in zip(roots, sizes, strict=True)}
 
 

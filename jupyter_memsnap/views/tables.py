@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import graph
-from ..model.retention import reach_mask
+from ..model.retention import reach_mask, sole_retained
 from ..model.snapshot import Root, Snapshot
 from .memory import memory_table  # noqa: F401 - the memory view lives there
 
@@ -135,17 +135,16 @@ def variables_table(snap: Snapshot) -> pd.DataFrame:
     (reachable bytes something else also keeps alive) and shared_with (those holders)."""
     roots = [r for r in snap.roots if r.kind == "variable" and r.index >= 0]
     starts = np.array([r.index for r in roots], dtype=np.int64)
+    retained = sole_retained(snap, roots)
     stop = shared_mask(snap)
-    reachable = graph.reachable_sizes(snap.offsets, snap.targets, snap.sizes, starts, stop)
-    retention = snap.retention
-    by_root = dict(zip(retention.roots, retention.root_retained(), strict=True))
-    retained = np.array([by_root.get(r, 0) for r in roots], dtype=np.int64)
+    sizes = snap.size_column
+    reachable = graph.reachable_sizes(snap.offsets, snap.targets, sizes, starts, stop)
     shared = np.maximum(np.asarray(reachable, dtype=np.int64) - retained, 0)
     df = pd.DataFrame(
         {
             "name": [r.name for r in roots],
             "type": [snap.type_label(r.index) for r in roots],
-            "size": snap.sizes[starts] if len(starts) else np.zeros(0, np.int64),
+            "size": sizes.take(starts),
             "reachable": np.asarray(reachable, dtype=np.int64),
             "retained": retained,
             "shared": shared,
@@ -189,36 +188,43 @@ def _alias_rank(root: Root) -> int:
 def _atoms(snap: Snapshot) -> np.ndarray:
     t = snap.type_table
     codes = [i for i, q in enumerate(t.qualname) if q in ATOM_TYPES and t.module[i] == "builtins"]
-    return np.isin(snap.type_index, codes) & (snap.sizes < ATOM_BYTES)
+    return np.isin(snap.type_index, codes) & (snap.size_column.small < ATOM_BYTES)
 
 
 def _shared_with(
     snap: Snapshot, roots: list[Root], shared: np.ndarray, stop: np.ndarray
 ) -> list[str]:
     """For each variable with shared bytes, the other named holders that reach them. Each
-    object gets one bit per holder that reaches it (one 64-bit word per object, not a mask
-    per holder); overlaps are summed over the objects two or more reach."""
+    object gets one bit per holder that reaches it (one word per object, as narrow as the
+    number of holders allows, not a mask per holder); overlaps are summed over the objects
+    two or more reach."""
     candidates = _sharers(snap)
     if not candidates or not shared.any():
         return [""] * len(roots)
+    word = next(
+        np.dtype(t)
+        for t in (np.uint8, np.uint16, np.uint32, np.uint64)
+        if np.dtype(t).itemsize * 8 >= len(candidates)
+    )
+    one = word.type(1)
     counted = ~_atoms(snap)
-    bits = np.zeros(len(snap), dtype=np.uint64)
+    bits = np.zeros(len(snap), dtype=word)
     for j, r in enumerate(candidates):
         reached = reach_mask(snap.offsets, snap.targets, r.index, stop) & counted
-        bits[reached] |= np.uint64(1 << j)
+        bits[reached] |= word.type(1 << j)
         del reached
-    several = np.flatnonzero(bits & (bits - np.uint64(1)))  # two or more bits set
-    bits, sizes = bits[several], snap.sizes[several]
+    several = np.flatnonzero(bits & (bits - one))  # two or more bits set
+    bits, sizes = bits[several], snap.size_column.take(several)
     column = {r: j for j, r in enumerate(candidates)}
     out = []
     for root, amount in zip(roots, shared, strict=True):
         if amount <= 0 or root not in column:
             out.append("")
             continue
-        mine = (bits >> np.uint64(column[root])) & np.uint64(1) == 1
+        mine = (bits >> word.type(column[root])) & one == 1
         held, held_sizes = bits[mine], sizes[mine]
         overlaps = [
-            (int(held_sizes[(held >> np.uint64(j)) & np.uint64(1) == 1].sum()), o.name)
+            (int(held_sizes[(held >> word.type(j)) & one == 1].sum()), o.name)
             for j, o in enumerate(candidates)
             if o is not root
         ]
@@ -236,7 +242,7 @@ def holders_table(snap: Snapshot) -> pd.DataFrame:
     groups = retention.groups
     rows = np.array([row for _, row in groups], dtype=np.int64)
     reachable = graph.reachable_sizes(
-        snap.offsets, snap.targets, snap.sizes, rows, shared_mask(snap)
+        snap.offsets, snap.targets, snap.size_column, rows, shared_mask(snap)
     )
     first_kind = {r.index: r for r in retention.roots if r.hidden}
     df = pd.DataFrame(

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import psutil
 
-BYTES_PER_OBJECT = {"snapshot": 64, "census": 32}
-"""Peak extra bytes per live object while walking (measured ~50 for a snapshot with its
-graph, ~24 for a census; rounded up) and what the walk keeps."""
+BYTES_PER_OBJECT = {"snapshot": 48, "census": 32}
+"""Peak extra bytes per live object while walking, what the walk keeps included (measured
+35-39 for a snapshot with its graph at 3-33 M objects, ~24 for a census; rounded up: a heap
+with more references per object needs more)."""
 SAFE_SHARE = 0.8
 """Use at most this share of the room that is left."""
 

@@ -93,7 +93,7 @@ def worker(size_m: float, peers: bool) -> dict[str, Any]:
     snap, out["take_again"] = measure(lambda: jupyter_memsnap.take(collect=False))
     n = out["objects"] = len(snap)
     out["nbytes"], out["memory_nbytes"] = snap.nbytes, snap.memory_nbytes
-    _, out["vars_kept"] = measure(lambda: snap.variables)
+    _, out["vars_kept"] = measure(lambda kept=snap: kept.variables)
     _, out["vars"] = measure(lambda: ip.run_line_magic("memsnap", "vars --top 5"))
     del snap
     gc.collect()

@@ -201,11 +201,7 @@ def _shared_with(
     candidates = _sharers(snap)
     if not candidates or not shared.any():
         return [""] * len(roots)
-    word = next(
-        np.dtype(t)
-        for t in (np.uint8, np.uint16, np.uint32, np.uint64)
-        if np.dtype(t).itemsize * 8 >= len(candidates)
-    )
+    word = np.min_scalar_type((1 << len(candidates)) - 1)
     one = word.type(1)
     counted = ~_atoms(snap)
     bits = np.zeros(len(snap), dtype=word)

@@ -284,6 +284,7 @@ def test_public_functions_dispatch() -> None:
     assert ret.tolist() == [60, 20, 30]
     assert graph.type_inclusive(idom, ret, [0, 0, 1], 2).tolist() == [60, 30]
     assert graph.reachable_sizes(*g.args()[:2], g.sizes, [1], [False] * 3).tolist() == [50]
+    assert graph.sole_holders(*g.args()[:2], [1, 0], 1).tolist() == [0, graph.KEPT, graph.KEPT]
 
 
 def test_fallback_without_extension(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,6 +294,7 @@ def test_fallback_without_extension(monkeypatch: pytest.MonkeyPatch) -> None:
     assert graph.dominator_tree(*g.args())[0].tolist() == [-1, 0, 0]
     assert graph.type_inclusive([-1], [5], [0], 1).tolist() == [5]
     assert graph.reachable_sizes([0, 0], [], [4], [0], [False]).tolist() == [4]
+    assert graph.sole_holders([0, 1, 1], [1], [0, 1], 0).tolist() == [0, graph.SHARED]
     with pytest.raises(RuntimeError, match="not built"):
         graph._c_dominator_tree(*g.args())
 

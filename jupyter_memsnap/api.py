@@ -26,7 +26,7 @@ from .capture.values import probe
 from .model.cluster import ClusterDiff, ClusterSnapshot
 from .model.diff import SnapshotDiff
 from .model.own import own_bytes
-from .model.snapshot import ProcessMemory, Root, Snapshot, TypeTable
+from .model.snapshot import ProcessMemory, Root, Snapshot, Traceback, TypeTable, file_lines
 from .model.store import SnapshotStore
 from .views.insights import insights_table
 from .views.paths import Namer
@@ -139,7 +139,7 @@ def take(
     exclude: Sequence[object] = (),
     born: Callable[[RawHeap], np.ndarray | None] | None = None,
     born_ranges: tuple[tuple[int, int], ...] = (),
-    site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
+    name_sites: Callable[[Sequence[Traceback]], Sequence[str]] = file_lines,
     force: bool = False,
     to_disk: bool | None = None,
     thread_labels: Mapping[int, str] | None = None,
@@ -150,7 +150,7 @@ def take(
     globals of ``__main__``; ``roots`` overrides both with ``(name, kind, object)`` triples
     (optionally a fourth item: the containers whose reference is that name).
     ``collect=False`` skips the ``gc.collect()`` that runs first. When tracemalloc is
-    tracing, each object's allocation site is recorded (named by ``site_label``); ``born``
+    tracing, each object's allocation site is recorded (named by ``name_sites``); ``born``
     gives each row's cell of birth (``born_ranges``: values that stand for a range of
     cells). A snapshot that would not fit in the memory left raises
     :class:`NotEnoughMemory` before it starts (``force=True`` tries anyway), as does one that
@@ -185,7 +185,7 @@ def take(
             cell=cell,
             born=born(raw) if born is not None else None,
             born_ranges=born_ranges,
-            site_label=site_label,
+            name_sites=name_sites,
             to_disk=to_disk,
         )
 

@@ -118,6 +118,15 @@ def test_identical_cell_text_run_twice_maps_to_both_cells() -> None:
     assert cells.site_label((("/x/site-packages/pandas/core/frame.py", 120),)) == (
         "pandas/core/frame.py:120"
     )
+    frame_py = ("/x/site-packages/pandas/core/frame.py", 120)
+    in_cell = ((frame_py, (name5, 3)), (("/y/lib.py", 7), frame_py, (name5, 3)), (), (frame_py,))
+    assert cells.site_labels(in_cell) == (
+        cells.site_label(((name5, 3),)),
+        cells.site_label(((name5, 3),)),
+        "unknown",
+        "pandas/core/frame.py:120",
+    )
+    assert cells.site_labels(in_cell)[0].startswith("In[5] line 3")
 
 
 def test_tracing_maps_sites_to_cells_and_lines(ip: Any) -> None:

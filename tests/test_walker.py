@@ -294,6 +294,70 @@ def test_a_snapshots_own_allocations_are_not_traced_and_tracing_comes_back() -> 
         tracemalloc.stop()
 
 
+def fresh_str(i: int) -> str:
+    """A new string from the allocator (its block starts at the object: found by tracemalloc
+    on every version, unlike an instance with a managed dict on 3.11)."""
+    return f"fresh-{i}-" + "x" * 40
+
+
+@needs_c
+def test_site_lookups_are_not_traced_and_tracing_comes_back() -> None:
+    """On every version the tracebacks a traced snapshot builds are not traced themselves
+    (3.10 and 3.11: tracemalloc's hooks set aside for the lookups), the user's sites are
+    tracemalloc's own answer, and tracing goes on afterwards."""
+    import tracemalloc
+
+    from jupyter_memsnap.capture import interpreter
+
+    if sys.version_info >= (3, 12) and interpreter._interpreter is None:
+        pytest.skip("built without CPython's internal headers")
+
+    tracemalloc.start(25)  # tuples of 20 frames or more never come from a free list
+    try:
+        made = [fresh_str(i) for i in range(200)]
+        expected = tracemalloc._get_object_traceback(made[3])  # newest frame first
+        raw = heap.capture([("made", "variable", made)], seeds=[], collect=False, sites=True)
+        assert raw.sites is not None
+        long = [tb for tb in raw.site_table if len(tb) >= 20]
+        assert long, "pytest's stack is deep enough"
+        assert [tracemalloc.get_object_traceback(tb) for tb in long] == [None] * len(long)
+        row = heap._row_finder(raw.id_column, raw.order)(made[3])
+        got = raw.site_table[raw.sites[row]]
+        assert expected is not None and got == expected
+        assert tracemalloc.get_object_traceback(fresh_str(1)) is not None
+    finally:
+        tracemalloc.stop()
+    tracemalloc.start(1)
+    try:
+        assert tracemalloc.get_object_traceback(fresh_str(1)) is not None
+    finally:
+        tracemalloc.stop()
+
+
+@needs_c
+def test_a_site_function_that_stops_tracing_mid_walk_is_harmless() -> None:
+    """Only tracemalloc's own lookup gets its hooks set aside: any other function runs with
+    tracing as it is, even one that stops it."""
+    import tracemalloc
+
+    def stopper(obj: object) -> None:
+        tracemalloc.stop()
+
+    for fn in (stopper, len, tracemalloc._get_object_traceback):
+        tracemalloc.start(2)
+        try:
+            args = ([[1.5, "x"]], [], [], (), np.ndarray, heap.GC_HEAD, 0, fn)
+            raw = heap._walker.walk(*args)  # type: ignore[union-attr]
+            assert len(np.frombuffer(raw["sites"], np.int32)) == len(raw["types"]) // 4
+        finally:
+            tracemalloc.stop()
+    tracemalloc.start(1)
+    try:
+        assert tracemalloc.get_object_traceback(fresh_str(1)) is not None
+    finally:
+        tracemalloc.stop()
+
+
 def test_the_next_walk_is_sized_from_the_object_count_of_the_last() -> None:
     raw = heap.capture([("x", "variable", [object() for _ in range(1000)])], collect=False)
     assert heap._last_count[0] == len(raw.order) == len(raw.sizes)

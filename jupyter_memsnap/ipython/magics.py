@@ -208,7 +208,7 @@ class MemsnapMagics(Magics):
             exclude=(self.tracker,),
             born=self.tracker.born,
             born_ranges=self.tracker.born_ranges(current_cell(self.shell)),
-            site_label=self.tracker.cells.site_label,
+            name_sites=self.tracker.cells.site_labels,
             force=force,
             to_disk=to_disk,
         )

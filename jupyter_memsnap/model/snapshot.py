@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import mmap
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,23 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _file_line(frames: tuple[tuple[str, int], ...]) -> str:
-    return f"{frames[0][0]}:{frames[0][1]}" if frames else "unknown"
+Traceback = tuple[tuple[str, int], ...]
+"""tracemalloc's frames of one allocation, newest first: ``((filename, lineno), ...)``."""
+
+
+def file_lines(tracebacks: Sequence[Traceback]) -> tuple[str, ...]:
+    """``file:line`` of each traceback's newest frame, each distinct frame formatted once."""
+    named: dict[tuple[str, int], str] = {}
+    labels = []
+    for frames in tracebacks:
+        if not frames:
+            labels.append("unknown")
+            continue
+        label = named.get(frames[0])
+        if label is None:
+            label = named[frames[0]] = f"{frames[0][0]}:{frames[0][1]}"
+        labels.append(label)
+    return tuple(labels)
 
 
 @dataclass(frozen=True)
@@ -197,12 +212,11 @@ class Snapshot:
         kinds: dict[str, str] | None = None,
         born: np.ndarray | None = None,
         born_ranges: tuple[tuple[int, int], ...] = (),
-        site_label: Callable[[tuple[tuple[str, int], ...]], str] | None = None,
+        name_sites: Callable[[Sequence[Traceback]], Sequence[str]] = file_lines,
         to_disk: bool | None = None,
     ) -> Snapshot:
         """Build from a capture; ``kinds`` renames root kinds given by the caller,
-        ``site_label`` names allocation sites (default ``file:line`` of the newest frame)."""
-        name_site = site_label or _file_line
+        ``name_sites`` names the allocation sites, all at once."""
         return cls.from_columns(
             sorted_ids=raw.id_column,
             order=raw.order,
@@ -225,7 +239,7 @@ class Snapshot:
             born=born,
             born_ranges=born_ranges,
             site_index=raw.sites,
-            site_labels=tuple(name_site(frames) for frames in raw.site_table),
+            site_labels=tuple(name_sites(raw.site_table)),
             to_disk=to_disk,
         )
 

@@ -209,6 +209,55 @@ def test_other_threads_allocating_and_freeing_during_the_walk() -> None:
     assert r["v_kept"] >= 100_000 * 8
 
 
+def test_tracing_stopped_and_restarted_by_other_threads_around_traced_snapshots() -> None:
+    """A snapshot stops tracemalloc from tracing its own allocations (3.10 and 3.11: its hooks
+    set aside for every thread); tracing stopped or restarted meanwhile, by another thread
+    or inside that window, is left as it is, and tracing works afterwards."""
+    r = _run("""
+        import tracemalloc, time
+        from jupyter_memsnap.capture import interpreter
+        def fresh(i):
+            return f"fresh-{i}-" + "x" * 40
+        tracemalloc.start(5)
+        stop = threading.Event()
+        def churn():
+            while not stop.is_set():
+                junk = [fresh(i) for i in range(3000)]
+                del junk
+        def toggle():
+            while not stop.is_set():
+                tracemalloc.stop()
+                tracemalloc.start(5)
+                time.sleep(0.002)
+        workers = [threading.Thread(target=churn), threading.Thread(target=toggle)]
+        for t in workers:
+            t.start()
+        v_kept = [fresh(i) for i in range(50_000)]
+        try:
+            counts = [len(jupyter_memsnap.take(collect=False)) for i in range(6)]
+        finally:
+            stop.set()
+            for t in workers:
+                t.join()
+        with interpreter.untraced():
+            tracemalloc.stop()
+        after_stop = tracemalloc.is_tracing()
+        tracemalloc.start(2)
+        with interpreter.untraced():
+            tracemalloc.stop()
+            tracemalloc.start(3)
+        frames = len(tracemalloc._get_object_traceback(fresh(1)) or ())
+        tracemalloc.stop()
+        tracemalloc.start(1)
+        again = tracemalloc._get_object_traceback(fresh(2)) is not None
+        print(json.dumps({"counts": counts, "after_stop": after_stop, "frames": frames,
+                          "again": again}))
+    """)
+    assert min(r["counts"]) > 50_000
+    assert r == {**r, "after_stop": False, "again": True}
+    assert 1 <= r["frames"] <= 3
+
+
 def test_finalizers_that_allocate_and_resurrect_and_redefined_classes() -> None:
     r = _run("""
         graveyard = []

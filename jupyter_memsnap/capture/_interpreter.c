@@ -17,7 +17,14 @@
  * untraced(on) sets or clears tracemalloc's reentrancy flag for this thread: while it is
  * set, tracemalloc does not trace the thread's allocations (as while it allocates for
  * itself).  Each traced allocation costs a traceback of every frame; a snapshot's own
- * allocations, made with it set, cost nothing and never show as the user's memory.
+ * allocations, made with it set, cost nothing and never show as the user's memory.  On 3.10
+ * and 3.11 that flag is a static variable of Modules/_tracemalloc.c, so tracemalloc's hooks
+ * on the PyMem_Malloc and PyObject_Malloc domains are set aside instead (the raw domain,
+ * used without the GIL, keeps them).  That is process-wide: a thread that runs meanwhile
+ * (when the snapshot's Python code lets the GIL go) allocates untraced, and what it frees
+ * keeps its trace until the address is reused.  The hooks come back only if nothing changed
+ * them meanwhile and tracemalloc still traces; a tracemalloc.stop() (or stop and start)
+ * in between is left as it is.
  */
 #define PY_SSIZE_T_CLEAN
 #include <patchlevel.h>
@@ -54,13 +61,82 @@ static int traceback_keys(void *const *blocks, const void **keys, size_t n) {
 static const MemsnapTracebackKeys traceback_keys_api = {traceback_keys};
 #endif
 
-/* tracemalloc's reentrancy flag (Py_True while set): tracemalloc skips the allocations of a
-   thread that has it, as it does while it allocates for itself.  Returns whether it
-   changed. */
+#if PY_VERSION_HEX < 0x030C0000
+/* tracemalloc's hooks while set aside, and the allocators installed in their place. */
+static struct {
+    PyMemAllocatorEx mem, obj, bare_mem, bare_obj;
+    int aside;
+} hooks;
+
+static int same_allocator(const PyMemAllocatorEx *a, const PyMemAllocatorEx *b) {
+    return a->ctx == b->ctx && a->malloc == b->malloc && a->calloc == b->calloc &&
+           a->realloc == b->realloc && a->free == b->free;
+}
+
+/* The allocators tracemalloc's installed hooks wrap, or NULL when the hooks are not
+   tracemalloc's: their contexts are the saved allocators of Modules/_tracemalloc.c's
+   static struct {mem, raw, obj}, with one free function for all three and one malloc for
+   mem and obj, another for raw. */
+static PyMemAllocatorEx *tracemalloc_saved(const PyMemAllocatorEx *mem,
+                                           const PyMemAllocatorEx *obj) {
+    PyMemAllocatorEx raw;
+    PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &raw);
+    PyMemAllocatorEx *saved = (PyMemAllocatorEx *)mem->ctx;
+    if (!saved || raw.ctx != (void *)(saved + 1) || obj->ctx != (void *)(saved + 2) ||
+        raw.free != mem->free || obj->free != mem->free || obj->malloc != mem->malloc ||
+        obj->realloc != mem->realloc || raw.malloc == mem->malloc)
+        return NULL;
+    for (int d = 0; d < 3; d += 2)
+        if (!saved[d].malloc || !saved[d].calloc || !saved[d].realloc || !saved[d].free)
+            return NULL;
+    return saved;
+}
+
+static int is_tracing(void) {
+    PyObject *module = PyImport_ImportModule("_tracemalloc");
+    PyObject *result = module ? PyObject_CallMethod(module, "is_tracing", NULL) : NULL;
+    int on = result ? PyObject_IsTrue(result) : -1;
+    Py_XDECREF(module);
+    Py_XDECREF(result);
+    if (on < 0) PyErr_Clear();
+    return on == 1;
+}
+
+static int set_hooks_aside(int on) {
+    PyMemAllocatorEx mem, obj;
+    PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &mem);
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &obj);
+    if (on) {
+        PyMemAllocatorEx *saved = hooks.aside ? NULL : tracemalloc_saved(&mem, &obj);
+        if (!saved) return 0;
+        hooks.mem = mem;
+        hooks.obj = obj;
+        hooks.bare_mem = saved[0];
+        hooks.bare_obj = saved[2];
+        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hooks.bare_mem);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hooks.bare_obj);
+        hooks.aside = 1;
+        return 1;
+    }
+    if (!hooks.aside) return 0;
+    hooks.aside = 0;
+    if (same_allocator(&mem, &hooks.bare_mem) && same_allocator(&obj, &hooks.bare_obj) &&
+        is_tracing()) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hooks.mem);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hooks.obj);
+    }
+    return 1;
+}
+#endif
+
+/* This thread's allocations (3.10 and 3.11: every thread's) untraced while on.  Returns
+   whether the state changed. */
 static PyObject *untraced(PyObject *module, PyObject *arg) {
-#if defined(MEMSNAP_INTERNED) && !defined(Py_GIL_DISABLED)
     int on = PyObject_IsTrue(arg);
     if (on < 0) return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    return PyBool_FromLong(set_hooks_aside(on));
+#elif defined(MEMSNAP_INTERNED) && !defined(Py_GIL_DISABLED)
     Py_tss_t *key = &_PyRuntime.tracemalloc.reentrant_key;
     if (PyThread_tss_is_created(key) && (PyThread_tss_get(key) != NULL) != on)
         return PyBool_FromLong(PyThread_tss_set(key, on ? (void *)Py_True : NULL) == 0);
@@ -80,8 +156,8 @@ static PyMethodDef interpreter_methods[] = {
     {"interned_strings", interned_strings, METH_NOARGS,
      "The interpreter's dict of interned strings (3.12 and 3.13), else None."},
     {"untraced", untraced, METH_O,
-     "untraced(on): skip (True) or trace again (False) this thread's allocations while\n"
-     "tracemalloc traces (3.12 and 3.13); returns whether the state changed."},
+     "untraced(on): skip (True) or trace again (False) this thread's allocations (3.10 and\n"
+     "3.11: every thread's) while tracemalloc traces; returns whether the state changed."},
     {NULL, NULL, 0, NULL},
 };
 

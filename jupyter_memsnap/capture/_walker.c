@@ -1036,90 +1036,21 @@ static int64_t find_sites_by_table(Walk *w, int32_t *sites) {
 #endif
 }
 
-/* Tracemalloc's hooks set aside while the per-object lookups run (3.10 and 3.11, where its
-   per-thread switch is out of reach): each lookup builds a traceback tuple, and traced,
-   each allocation of it would cost a traceback of every frame (~30x the lookup).  The hooks
-   are recognised by their layout in Modules/_tracemalloc.c: their contexts are the saved
-   allocators of one static struct {mem, raw, obj}, with one free function for all three
-   and one malloc for mem and obj, another for raw.  In between only tracemalloc's own
-   lookup runs, with the GIL held: no Python code, no other thread.  What is allocated
-   meanwhile is not traced, and is freed through the hooks like any untraced block. */
-typedef struct {
-    PyMemAllocatorEx mem, obj;
-    int aside;
-} Hooks;
-
-#if PY_VERSION_HEX < 0x030C0000
-/* Whether fn is _tracemalloc._get_object_traceback (looked up without running code). */
-static int is_tracemalloc_lookup(PyObject *fn) {
-    PyObject *name = PyUnicode_FromString("_tracemalloc");
-    PyObject *module = name ? PyImport_GetModule(name) : NULL;
-    Py_XDECREF(name);
-    int found = 0;
-    if (module && PyModule_CheckExact(module)) {
-        PyObject *dict = PyModule_GetDict(module); /* borrowed */
-        found = dict && PyDict_GetItemString(dict, "_get_object_traceback") == fn;
-    }
-    Py_XDECREF(module);
-    PyErr_Clear();
-    return found && PyCFunction_Check(fn);
-}
-#endif
-
-static void hooks_set_aside(Hooks *h, PyObject *site_fn) {
-    h->aside = 0;
-#if PY_VERSION_HEX < 0x030C0000
-    PyMemAllocatorEx raw;
-    PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &raw);
-    PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &h->mem);
-    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &h->obj);
-    PyMemAllocatorEx *saved = (PyMemAllocatorEx *)h->mem.ctx;
-    if (!saved || raw.ctx != (void *)(saved + 1) || h->obj.ctx != (void *)(saved + 2) ||
-        raw.free != h->mem.free || h->obj.free != h->mem.free || h->obj.malloc != h->mem.malloc ||
-        h->obj.realloc != h->mem.realloc || raw.malloc == h->mem.malloc ||
-        !is_tracemalloc_lookup(site_fn))
-        return;
-    for (int d = 0; d < 2; d++)
-        if (!saved[2 * d].malloc || !saved[2 * d].calloc || !saved[2 * d].realloc ||
-            !saved[2 * d].free)
-            return;
-    PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &saved[0]);
-    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &saved[2]);
-    h->aside = 1;
-#else
-    (void)site_fn;
-#endif
-}
-
-static void hooks_restore(Hooks *h) {
-    if (!h->aside) return;
-    PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &h->mem);
-    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &h->obj);
-    h->aside = 0;
-}
-
 /* Allocation site of every row (tracemalloc's traceback, interned to an index). */
 static int find_sites(Walk *w) {
     size_t n = w->nrows;
+    if (!(w->site_ids = PyDict_New()) || !(w->site_list = PyList_New(0))) return -1;
     if (vec_reserve(&w->osite, n + 1) < 0) return -1;
     int32_t *sites = (int32_t *)w->osite.data;
-    Hooks hooks;
-    hooks_set_aside(&hooks, w->site_fn);
-    int rc = -1;
-    int64_t done;
-    if (!(w->site_ids = PyDict_New()) || !(w->site_list = PyList_New(0)) ||
-        (done = find_sites_by_table(w, sites)) < 0)
-        goto out;
+    int64_t done = find_sites_by_table(w, sites);
+    if (done < 0) return -1;
     for (size_t i = (size_t)done; i < n; i++) {
         int64_t k = site_of(w, VEC_AT(w->objs, PyObject *, i));
-        if (k == -1) goto out;
+        if (k == -1) return -1;
         sites[i] = k < 0 ? -1 : (int32_t)k;
     }
     w->osite.len = n;
-    rc = 0;
-out:
-    hooks_restore(&hooks);
-    return rc;
+    return 0;
 }
 
 static int cmp_big(const void *a, const void *b) {

@@ -1,6 +1,7 @@
-"""What the interpreter keeps out of Python's reach, read through ``_interpreter.c``
-(CPython 3.12 and 3.13; elsewhere nothing): its interned strings, and tracemalloc's
-per-thread switch, so that a snapshot's own allocations are not traced."""
+"""What the interpreter keeps out of Python's reach, read through ``_interpreter.c``: its
+interned strings (CPython 3.12 and 3.13), and a switch that stops tracemalloc from tracing a
+snapshot's own allocations (its per-thread flag on 3.12 and 3.13, its hooks set aside on 3.10
+and 3.11)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def interned_roots() -> list[tuple[str, str, object]]:
 @contextmanager
 def untraced() -> Iterator[None]:
     """While tracemalloc traces, this thread's allocations are not traced (each would cost
-    a traceback of every frame, and they are the tool's, not the user's)."""
+    a traceback of every frame, and they are the tool's, not the user's). On 3.10 and 3.11
+    no thread's are: tracemalloc's hooks are set aside (see ``_interpreter.c``)."""
     paused = _interpreter is not None and tracemalloc.is_tracing() and _interpreter.untraced(True)
     try:
         yield

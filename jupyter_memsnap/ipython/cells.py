@@ -83,9 +83,8 @@ class CellMap:
         return self.site_labels((frames,))[0]
 
     def site_labels(self, tracebacks: Sequence[Traceback]) -> tuple[str, ...]:
-        """:meth:`site_label` of each traceback, each distinct frame named once: a traced
-        snapshot has ~10^5 tracebacks over far fewer frames, and on 3.10 and 3.11 every
-        string made here is itself traced."""
+        """:meth:`site_label` of each traceback, each distinct frame named once (a traced
+        snapshot has ~10^5 tracebacks over far fewer frames)."""
         names = {frame[0] for frames in tracebacks for frame in frames}
         cell_files = {name for name in names if self.is_cell_file(name)}
         named: dict[tuple[str, int], str] = {}

@@ -1,17 +1,19 @@
 """What allocation sites cost: a snapshot while tracemalloc traces, and ``%%memsnap`` on a
-trivial cell with trace on, with and without reading tracemalloc's own table.
+trivial cell with trace on, as shipped and without the ``_interpreter`` module.
 
-    python benchmarks/bench_trace.py [--objects 1.2]      (~2 minutes)
+    python benchmarks/bench_trace.py [--objects 1.2]      (~2 minutes; 3.10/3.11: ~10)
 
 Each measure runs in a child process started with ``-X tracemalloc=10`` (tracing from
 interpreter start, ten frames), which imports pandas, scikit-learn and matplotlib and builds
-``--objects`` million objects of instances, dicts and strings. "table" is the shipped path:
-on CPython 3.12 and 3.13 the walker looks each object's traceback up in tracemalloc's table
-(one tuple per distinct site) and the snapshot's own allocations are not traced. "per
-object" blocks ``_interpreter`` (as on 3.10 and 3.11): one ``_get_object_traceback`` tuple
-per object, every allocation of the snapshot traced. Printed: an untraced take (a child
-without tracing) for scale, the traced take (first and second), and the trivial cell in an
-IPython shell holding two kept traced snapshots.
+``--objects`` million objects of instances, dicts and strings. "shipped": on CPython 3.12
+and 3.13 the walker looks each object's traceback up in tracemalloc's table (one tuple per
+distinct site) and the snapshot's own allocations are not traced (tracemalloc's per-thread
+flag); on 3.10 and 3.11 it asks for one ``_get_object_traceback`` tuple per object, with
+tracemalloc's hooks set aside so that neither those tuples nor the snapshot's other
+allocations are traced. "no _interpreter" blocks that module: one tuple per object, every
+allocation of the snapshot traced. Printed: an untraced take (a child without tracing) for
+scale, the traced take (first and second), and the trivial cell in an IPython shell holding
+two kept traced snapshots.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import sys
 
 CHILD = r"""
 import json, sys, time
-if sys.argv[2] == "per object":
-    sys.modules["jupyter_memsnap.capture._interpreter"] = None  # ImportError: no table
+if sys.argv[2] == "no _interpreter":
+    sys.modules["jupyter_memsnap.capture._interpreter"] = None  # ImportError
 import numpy as np, pandas as pd, matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -73,7 +75,7 @@ def main() -> None:
     parser.add_argument("--objects", type=float, default=1.2, help="millions of objects built")
     args = parser.parse_args()
     results = {}
-    for mode in ("untraced", "table", "per object"):
+    for mode in ("untraced", "shipped", "no _interpreter"):
         trace = [] if mode == "untraced" else ["-X", "tracemalloc=10"]
         done = subprocess.run(
             [sys.executable, *trace, "-c", CHILD, str(args.objects), mode],
@@ -82,15 +84,16 @@ def main() -> None:
             check=True,
         )
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"Python {sys.version.split()[0]}, {results['table']['objects']:,} objects")
+    print(f"Python {sys.version.split()[0]}, {results['shipped']['objects']:,} objects")
     print(f"untraced take (warm): {results['untraced']['untraced take']:.2f} s")
-    print(f"{'measure':40s} {'table':>10s} {'per object':>12s} {'ratio':>7s}")
-    for key, value in results["table"].items():
+    print(f"{'measure':40s} {'shipped':>10s} {'no _interpreter':>16s} {'ratio':>7s}")
+    for key, value in results["shipped"].items():
         if key in ("objects", "sites"):
             continue
-        other = results["per object"][key]
-        print(f"{key:40s} {value:9.2f}s {other:11.2f}s {other / value:6.1f}x")
-    print(f"distinct sites: {results['table']['sites']:,} / {results['per object']['sites']:,}")
+        other = results["no _interpreter"][key]
+        print(f"{key:40s} {value:9.2f}s {other:15.2f}s {other / value:6.1f}x")
+    sites = [results[mode]["sites"] for mode in ("shipped", "no _interpreter")]
+    print(f"distinct sites: {sites[0]:,} / {sites[1]:,}")
 
 
 if __name__ == "__main__":

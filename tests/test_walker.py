@@ -330,6 +330,26 @@ def test_site_lookups_are_not_traced_and_tracing_comes_back() -> None:
         tracemalloc.stop()
 
 
+def test_a_traced_snapshot_names_sites_by_their_newest_frame() -> None:
+    import tracemalloc
+
+    from jupyter_memsnap import take
+
+    tracemalloc.start(4)
+    try:
+        made = [fresh_str(i) for i in range(50)]
+        made.append(fresh_str(-1))  # another traceback, the same newest frame
+        newest = [tracemalloc._get_object_traceback(s)[0] for s in made]  # type: ignore[index]
+        snap = take(roots=[("made", "variable", made)], collect=False)
+    finally:
+        tracemalloc.stop()
+    assert snap.site_index is not None
+    rows = [snap.row(id(s)) for s in made]
+    labels = [snap.site_labels[snap.site_index[row]] for row in rows]
+    assert labels == [f"{filename}:{lineno}" for filename, lineno in newest]
+    assert len({int(snap.site_index[row]) for row in rows}) == 2
+
+
 def test_the_next_walk_is_sized_from_the_object_count_of_the_last() -> None:
     raw = heap.capture([("x", "variable", [object() for _ in range(1000)])], collect=False)
     assert heap._last_count[0] == len(raw.order) == len(raw.sizes)

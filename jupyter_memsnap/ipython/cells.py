@@ -25,7 +25,7 @@ from ..capture.heap import RawHeap
 from ..capture.process import peak_rss, reset_peak
 from ..model import own
 from ..model.merges import inherit
-from ..model.snapshot import Traceback
+from ..model.snapshot import Traceback, name_by_frame
 from ..views.tables import cell_label
 
 _PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
@@ -83,26 +83,16 @@ class CellMap:
         return self.site_labels((frames,))[0]
 
     def site_labels(self, tracebacks: Sequence[Traceback]) -> tuple[str, ...]:
-        """:meth:`site_label` of each traceback, each distinct frame named once (a traced
-        snapshot has ~10^5 tracebacks over far fewer frames)."""
+        """:meth:`site_label` of each traceback, each distinct frame named once."""
         names = {frame[0] for frames in tracebacks for frame in frames}
         cell_files = {name for name in names if self.is_cell_file(name)}
-        named: dict[tuple[str, int], str] = {}
-        labels = []
-        for frames in tracebacks:
-            frame = _newest_in(frames, cell_files)
-            if frame is None:
-                labels.append("unknown")
-                continue
-            label = named.get(frame)
-            if label is None:
-                label = named[frame] = (
-                    self._cell_line(*frame)
-                    if frame[0] in cell_files
-                    else f"{_short_path(frame[0])}:{frame[1]}"
-                )
-            labels.append(label)
-        return tuple(labels)
+
+        def name(frame: tuple[str, int]) -> str:
+            if frame[0] in cell_files:
+                return self._cell_line(*frame)
+            return f"{_short_path(frame[0])}:{frame[1]}"
+
+        return name_by_frame(tracebacks, lambda frames: _newest_in(frames, cell_files), name)
 
     def _cell_line(self, filename: str, lineno: int) -> str:
         runs = self.cells_of(filename)

@@ -239,6 +239,7 @@ def test_tracing_stopped_and_restarted_by_other_threads_around_traced_snapshots(
             stop.set()
             for t in workers:
                 t.join()
+        traced_after = tracemalloc._get_object_traceback(fresh(0)) is not None
         with interpreter.untraced():
             tracemalloc.stop()
         after_stop = tracemalloc.is_tracing()
@@ -250,11 +251,11 @@ def test_tracing_stopped_and_restarted_by_other_threads_around_traced_snapshots(
         tracemalloc.stop()
         tracemalloc.start(1)
         again = tracemalloc._get_object_traceback(fresh(2)) is not None
-        print(json.dumps({"counts": counts, "after_stop": after_stop, "frames": frames,
-                          "again": again}))
+        print(json.dumps({"counts": counts, "traced_after": traced_after,
+                          "after_stop": after_stop, "frames": frames, "again": again}))
     """)
     assert min(r["counts"]) > 50_000
-    assert r == {**r, "after_stop": False, "again": True}
+    assert r == {**r, "traced_after": True, "after_stop": False, "again": True}
     assert 1 <= r["frames"] <= 3
 
 

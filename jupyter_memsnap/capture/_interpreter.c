@@ -19,12 +19,12 @@
  * itself).  Each traced allocation costs a traceback of every frame; a snapshot's own
  * allocations, made with it set, cost nothing and never show as the user's memory.  On 3.10
  * and 3.11 that flag is a static variable of Modules/_tracemalloc.c, so tracemalloc's hooks
- * on the PyMem_Malloc and PyObject_Malloc domains are set aside instead (the raw domain,
- * used without the GIL, keeps them).  That is process-wide: a thread that runs meanwhile
- * (when the snapshot's Python code lets the GIL go) allocates untraced, and what it frees
- * keeps its trace until the address is reused.  The hooks come back only if nothing changed
- * them meanwhile and tracemalloc still traces; a tracemalloc.stop() (or stop and start)
- * in between is left as it is.
+ * on the PyMem_Malloc and PyObject_Malloc domains are replaced instead (the raw domain, used
+ * without the GIL, keeps them) by pass-throughs to the allocators they wrap that drop the
+ * trace of a block they free or move.  That is process-wide: a thread that runs meanwhile
+ * (when the snapshot's Python code lets the GIL go) allocates untraced too.  The hooks come
+ * back only if nothing changed the allocators meanwhile and tracemalloc still traces; a
+ * tracemalloc.stop() (or stop and start) in between is left as it is.
  */
 #define PY_SSIZE_T_CLEAN
 #include <patchlevel.h>
@@ -62,11 +62,36 @@ static const MemsnapTracebackKeys traceback_keys_api = {traceback_keys};
 #endif
 
 #if PY_VERSION_HEX < 0x030C0000
-/* tracemalloc's hooks while set aside, and the allocators installed in their place. */
+/* tracemalloc's hooks while set aside, and the pass-throughs installed in their place (their
+   context: the allocator tracemalloc wraps). */
 static struct {
-    PyMemAllocatorEx mem, obj, bare_mem, bare_obj;
+    PyMemAllocatorEx mem, obj, bare_mem, bare_obj, through_mem, through_obj;
     int aside;
 } hooks;
+
+static void *through_malloc(void *ctx, size_t size) {
+    PyMemAllocatorEx *a = ctx;
+    return a->malloc(a->ctx, size);
+}
+
+static void *through_calloc(void *ctx, size_t nelem, size_t elsize) {
+    PyMemAllocatorEx *a = ctx;
+    return a->calloc(a->ctx, nelem, elsize);
+}
+
+/* The trace goes first, so that no block another thread gets at the same address loses its
+   own. */
+static void *through_realloc(void *ctx, void *ptr, size_t size) {
+    PyMemAllocatorEx *a = ctx;
+    if (ptr) (void)PyTraceMalloc_Untrack(0, (uintptr_t)ptr);
+    return a->realloc(a->ctx, ptr, size);
+}
+
+static void through_free(void *ctx, void *ptr) {
+    PyMemAllocatorEx *a = ctx;
+    if (ptr) (void)PyTraceMalloc_Untrack(0, (uintptr_t)ptr);
+    a->free(a->ctx, ptr);
+}
 
 static int same_allocator(const PyMemAllocatorEx *a, const PyMemAllocatorEx *b) {
     return a->ctx == b->ctx && a->malloc == b->malloc && a->calloc == b->calloc &&
@@ -92,16 +117,6 @@ static PyMemAllocatorEx *tracemalloc_saved(const PyMemAllocatorEx *mem,
     return saved;
 }
 
-static int is_tracing(void) {
-    PyObject *module = PyImport_ImportModule("_tracemalloc");
-    PyObject *result = module ? PyObject_CallMethod(module, "is_tracing", NULL) : NULL;
-    int on = result ? PyObject_IsTrue(result) : -1;
-    Py_XDECREF(module);
-    Py_XDECREF(result);
-    if (on < 0) PyErr_Clear();
-    return on == 1;
-}
-
 static int set_hooks_aside(int on) {
     PyMemAllocatorEx mem, obj;
     PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &mem);
@@ -113,18 +128,25 @@ static int set_hooks_aside(int on) {
         hooks.obj = obj;
         hooks.bare_mem = saved[0];
         hooks.bare_obj = saved[2];
-        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hooks.bare_mem);
-        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hooks.bare_obj);
+        PyMemAllocatorEx through = {NULL, through_malloc, through_calloc, through_realloc,
+                                    through_free};
+        hooks.through_mem = hooks.through_obj = through;
+        hooks.through_mem.ctx = &hooks.bare_mem;
+        hooks.through_obj.ctx = &hooks.bare_obj;
+        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hooks.through_mem);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hooks.through_obj);
         hooks.aside = 1;
         return 1;
     }
     if (!hooks.aside) return 0;
-    hooks.aside = 0;
-    if (same_allocator(&mem, &hooks.bare_mem) && same_allocator(&obj, &hooks.bare_obj) &&
-        is_tracing()) {
-        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &hooks.mem);
-        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hooks.obj);
+    /* PyTraceMalloc_Untrack of address 0 removes nothing and says whether tracemalloc
+       traces, without allocating or running code. */
+    int tracing = PyTraceMalloc_Untrack(0, 0) != -2;
+    if (same_allocator(&mem, &hooks.through_mem) && same_allocator(&obj, &hooks.through_obj)) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, tracing ? &hooks.mem : &hooks.bare_mem);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, tracing ? &hooks.obj : &hooks.bare_obj);
     }
+    hooks.aside = 0;
     return 1;
 }
 #endif

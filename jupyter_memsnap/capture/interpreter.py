@@ -33,8 +33,11 @@ def untraced() -> Iterator[None]:
     """While tracemalloc traces, this thread's allocations are not traced (each would cost
     a traceback of every frame, and they are the tool's, not the user's). On 3.10 and 3.11
     no thread's are: tracemalloc's hooks are set aside (see ``_interpreter.c``)."""
-    paused = _interpreter is not None and tracemalloc.is_tracing() and _interpreter.untraced(True)
+    paused = False
     try:
+        paused = (
+            _interpreter is not None and tracemalloc.is_tracing() and _interpreter.untraced(True)
+        )
         yield
     finally:
         if paused:

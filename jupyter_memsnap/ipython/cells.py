@@ -25,7 +25,7 @@ from ..capture.heap import RawHeap
 from ..capture.process import peak_rss, reset_peak
 from ..model import own
 from ..model.merges import inherit
-from ..model.snapshot import Traceback, name_by_frame
+from ..model.snapshot import Frame, Traceback, name_by_frame
 from ..views.tables import cell_label
 
 _PLAIN_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
@@ -84,15 +84,20 @@ class CellMap:
 
     def site_labels(self, tracebacks: Sequence[Traceback]) -> tuple[str, ...]:
         """:meth:`site_label` of each traceback, each distinct frame named once."""
-        names = {frame[0] for frames in tracebacks for frame in frames}
-        cell_files = {name for name in names if self.is_cell_file(name)}
 
-        def name(frame: tuple[str, int]) -> str:
-            if frame[0] in cell_files:
+        def name(frame: Frame) -> str:
+            if self.is_cell_file(frame[0]):
                 return self._cell_line(*frame)
             return f"{_short_path(frame[0])}:{frame[1]}"
 
-        return name_by_frame(tracebacks, lambda frames: _newest_in(frames, cell_files), name)
+        return name_by_frame(tracebacks, self._newest_in_cell, name)
+
+    def _newest_in_cell(self, frames: Traceback) -> Frame | None:
+        """The newest frame in a cell, else the newest frame (None: no frames)."""
+        for frame in frames:
+            if self.is_cell_file(frame[0]):
+                return frame
+        return frames[0] if frames else None
 
     def _cell_line(self, filename: str, lineno: int) -> str:
         runs = self.cells_of(filename)
@@ -100,14 +105,6 @@ class CellMap:
             return f"a cell run before memsnap was loaded, line {lineno}"
         also = f" (same code ran as {', '.join(f'In[{n}]' for n in runs[:-1])})"
         return f"In[{runs[-1]}] line {lineno}" + (also if len(runs) > 1 else "")
-
-
-def _newest_in(frames: Traceback, cell_files: set[str]) -> tuple[str, int] | None:
-    """The newest frame in a cell, else the newest frame (None: no frames)."""
-    for frame in frames:
-        if frame[0] in cell_files:
-            return frame
-    return frames[0] if frames else None
 
 
 @functools.lru_cache(maxsize=4096)

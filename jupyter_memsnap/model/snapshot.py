@@ -34,11 +34,10 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-Traceback = tuple[tuple[str, int], ...]
-"""tracemalloc's frames of one allocation, newest first: ``((filename, lineno), ...)``."""
-
-
 Frame = tuple[str, int]
+"""tracemalloc's frame: ``(filename, lineno)``."""
+Traceback = tuple[Frame, ...]
+"""tracemalloc's frames of one allocation, newest first."""
 
 
 def name_by_frame(

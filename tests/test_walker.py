@@ -13,9 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyter_memsnap.capture import heap, pywalker
+from jupyter_memsnap.capture import heap, interpreter, pywalker
 
 needs_c = pytest.mark.skipif(not heap.HAVE_COMPILED, reason="compiled walker not built")
+needs_interpreter = pytest.mark.skipif(
+    interpreter._interpreter is None, reason="built without its _interpreter module"
+)
 COLUMNS = {
     "sorted_ids": np.uint64,
     "order": np.uint32,
@@ -269,14 +272,11 @@ def fresh_str(i: int) -> str:
     return f"fresh-{i}-" + "x" * 40
 
 
+@needs_interpreter
 def test_a_snapshots_own_allocations_are_not_traced_and_tracing_comes_back() -> None:
     import tracemalloc
 
     from jupyter_memsnap import take
-    from jupyter_memsnap.capture import interpreter
-
-    if interpreter._interpreter is None:
-        pytest.skip("built without its _interpreter module")
 
     tracemalloc.start(5)
     try:
@@ -297,15 +297,12 @@ def test_a_snapshots_own_allocations_are_not_traced_and_tracing_comes_back() -> 
         tracemalloc.stop()
 
 
+@needs_interpreter
 def test_what_is_freed_while_untraced_loses_its_trace() -> None:
     """No phantom memory: traced blocks freed while a snapshot runs leave tracemalloc's table
     (3.10 and 3.11: the pass-throughs that replace its hooks drop their traces)."""
     import tracemalloc
 
-    from jupyter_memsnap.capture import interpreter
-
-    if interpreter._interpreter is None:
-        pytest.skip("built without its _interpreter module")
     tracemalloc.start(1)
     try:
         small = [fresh_str(i) for i in range(2000)]  # small blocks: pymalloc's, not malloc's
@@ -320,15 +317,11 @@ def test_what_is_freed_while_untraced_loses_its_trace() -> None:
 
 
 @needs_c
+@needs_interpreter
 def test_site_lookups_are_not_traced_and_tracing_comes_back() -> None:
     """On every version the tracebacks a traced snapshot builds are not traced themselves,
     the user's sites are tracemalloc's own answer, and tracing goes on afterwards."""
     import tracemalloc
-
-    from jupyter_memsnap.capture import interpreter
-
-    if interpreter._interpreter is None:
-        pytest.skip("built without its _interpreter module")
 
     tracemalloc.start(25)  # tuples of 20 frames or more never come from a free list
     try:

@@ -174,6 +174,7 @@ def take(
             engine=engine,
             sites=True,
             thread_labels=thread_labels,
+            graph_to_file=to_disk is not False,
         )
         del roots
         if to_disk is None and guard.keep_on_disk(len(raw.order)):

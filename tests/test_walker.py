@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
 import sys
 import types
 from typing import Any
@@ -10,10 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import subprocess_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jupyter_memsnap.capture import heap, interpreter, pywalker
+from jupyter_memsnap.model import spill
 
 needs_c = pytest.mark.skipif(not heap.HAVE_COMPILED, reason="compiled walker not built")
 needs_interpreter = pytest.mark.skipif(
@@ -124,6 +129,108 @@ def test_c_and_python_agree_when_every_array_outgrows_its_first_allocation(edges
     _assert_same(c, p)
     assert len(_col(c, "sizes")) > 660_000
     assert (_col(c, "sizes") > 0).all()
+
+
+def _spill_maps() -> list[str]:
+    with open("/proc/self/maps") as f:
+        return [line for line in f if spill.PREFIX in line]
+
+
+@needs_c
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: mremap")
+@pytest.mark.skipif(spill.directory() is None, reason="no directory on a disk for files")
+def test_the_graph_written_into_its_files_is_the_graph() -> None:
+    # Started small (no hint), the graph moves into its files at 2 MiB and grows there.
+    pairs = [(f"s{i}", i + 0.5) for i in range(220_000)]
+    files = heap._graph_files()
+    try:
+        args = ([pairs], [], [], (), np.ndarray, heap.GC_HEAD, 0, None, True, (), files)
+        c, p = heap._walker.walk(*args), pywalker.walk(*args)  # type: ignore[union-attr]
+    finally:
+        for fd in files:
+            os.close(fd)
+    _assert_same(c, p)
+    assert c["offsets"].obj.file_backed and c["targets"].obj.file_backed
+    assert not c["sizes"].obj.file_backed
+    assert len(_spill_maps()) == 2
+    offsets = _col(c, "offsets")
+    assert spill.is_file_backed(offsets) and spill.memory_bytes(offsets) == 0
+    assert not offsets.flags.writeable
+    del c, offsets
+    assert _spill_maps() == []
+
+
+CHILD_FILES = """
+import json, os, resource, sys, tempfile
+import numpy as np
+from jupyter_memsnap.capture import heap, pywalker
+from jupyter_memsnap.model import spill
+
+pairs = [(f"s{i}", i + 0.5) for i in range(220_000)]
+where = spill.directory()
+
+def walk(files):
+    args = ([pairs], [], [], (), np.ndarray, heap.GC_HEAD, 0, None, True, (), files)
+    c, p = heap._walker.walk(*args), pywalker.walk(*args)
+    same = bytes(c["offsets"]) == np.asarray(p["offsets"], np.int64).tobytes() and bytes(
+        c["targets"]
+    ) == np.asarray(p["targets"], np.int32).tobytes()
+    return same, [bool(c[k].obj.file_backed) for k in ("offsets", "targets")]
+
+def twice():
+    fd = spill.new_file()
+    return fd, fd
+
+def duplicated():
+    fd = spill.new_file()
+    return fd, os.dup(fd)
+
+def named_file():
+    return os.open(tempfile.mkstemp(dir=where)[1], os.O_RDWR), -1
+
+def read_only():
+    path = tempfile.mkstemp(dir=where)[1]
+    fd = os.open(path, os.O_RDONLY)
+    os.unlink(path)
+    return fd, -1
+
+cases = {
+    "named file": named_file,
+    "read only": read_only,
+    "pipe": os.pipe,
+    "closed": lambda: (9999, 10000),
+    "one file twice": twice,
+    "a file and its duplicate": duplicated,
+}
+out = {name: walk(files()) for name, files in cases.items()}
+files = (spill.new_file(), spill.new_file())
+resource.setrlimit(resource.RLIMIT_FSIZE, (6 << 20, resource.RLIM_INFINITY))
+out["disk full"] = walk(files)
+print(json.dumps(out))
+"""
+
+
+@needs_c
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: mremap")
+@pytest.mark.skipif(spill.directory() is None, reason="no directory on a disk for files")
+def test_files_the_walk_cannot_own_or_fill_leave_the_graph_in_memory() -> None:
+    """Files that are named (someone could truncate them under the mapping), read-only, not
+    files, closed, or given twice leave the graph, whole, in anonymous memory; so does a
+    full file (RLIMIT_FSIZE of 6 MiB: the offsets, 5.3 MB, start in their file, then move
+    out when it cannot grow; the targets, 2.6 MB, stay in theirs)."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD_FILES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out.pop("disk full") == [True, [False, True]]
+    assert out.pop("one file twice") == [True, [True, False]]
+    assert out.pop("a file and its duplicate") == [True, [True, False]]
+    assert all(r == [True, [False, False]] for r in out.values()), out
 
 
 def _col(raw: dict[str, Any], key: str) -> np.ndarray:

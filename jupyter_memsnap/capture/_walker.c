@@ -2,7 +2,7 @@
  * Compiled heap walker: every live object reachable in the process, as columns.
  *
  * walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,
- *      site_fn=None, edges=True, native_types=())
+ *      site_fn=None, edges=True, native_types=(), graph_files=(-1, -1))
  *
  * Phase 1 visits the closure of `roots` over tp_traverse referents plus the references
  * CPython hides from it (_cpython.h: str dict keys, code objects, type fields; numpy: an
@@ -43,7 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef __linux__
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #endif
 #include "_cpython.h"
 #include "_interpreter.h"
@@ -64,12 +67,46 @@ typedef struct {
     void *data;
     size_t len, cap, item;
     size_t mapped; /* bytes mapped when data came from mmap, else 0 (PyMem_Raw) */
+    int file;      /* 1 + the descriptor of the file it maps once big; 0: anonymous memory */
 } Vec;
 
 /* Arrays of more than BIG_BYTES live in their own mappings, on huge pages where the kernel
    allows: a walk fills hundreds of megabytes of fresh memory, and faulting it in 4 KiB at a
-   time costs more than a tenth of the walk. */
+   time costs more than a tenth of the walk.  The graph's arrays map the files the caller
+   gives (shared, their disk space allocated before any page is written: a full disk is a
+   failed fallocate, never a SIGBUS), so that the kept graph is those files' page cache,
+   written once, not memory copied into files afterwards.  Whatever the file refuses goes on
+   in anonymous memory. */
 #define BIG_BYTES ((size_t)2 << 20)
+
+#ifdef __linux__
+/* Whether v's file now has room for `bytes` (disk space allocated); else v turns anonymous. */
+static int file_room(Vec *v, size_t bytes) {
+    if (!v->file) return 0;
+    off_t have = (off_t)v->mapped;
+    if (fallocate(v->file - 1, 0, have, (off_t)bytes - have) == 0) return 1;
+    v->file = 0;
+    return 0;
+}
+
+/* 1 + fd when fd is an empty, unlinked regular file open for reading and writing, other
+   than `other`'s file (no one else can truncate it under the mapping); else 0. */
+static int graph_file(int fd, int other) {
+    struct stat st, ost;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 0 ||
+        st.st_size != 0 || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+        return 0;
+    if (other >= 0 && fstat(other, &ost) == 0 && ost.st_dev == st.st_dev && ost.st_ino == st.st_ino)
+        return 0;
+    return fd + 1;
+}
+
+/* Give back what lies past `keep` bytes of v's file (best effort: the space returns anyway
+   when the file's last mapping goes). */
+static void file_trim(const Vec *v, size_t keep) {
+    if (v->file) (void)ftruncate(v->file - 1, (off_t)keep);
+}
+#endif
 
 static void free_bytes(void *data, size_t mapped) {
 #ifdef __linux__
@@ -85,6 +122,7 @@ static void vec_free(Vec *v) {
     free_bytes(v->data, v->mapped);
     v->data = NULL;
     v->len = v->cap = v->mapped = 0;
+    v->file = 0;
 }
 
 static int vec_grow(Vec *v, size_t want) {
@@ -94,19 +132,28 @@ static int vec_grow(Vec *v, size_t want) {
     size_t bytes = ncap * v->item;
     if (bytes >= BIG_BYTES) {
         bytes = (bytes + BIG_BYTES - 1) & ~(BIG_BYTES - 1);
+        int was_file = v->file != 0, in_file = file_room(v, bytes);
         void *nd;
-        if (v->mapped) {
+        if (v->mapped && was_file == in_file) {
             nd = mremap(v->data, v->mapped, bytes, MREMAP_MAYMOVE);
         }
         else {
-            nd = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            nd = in_file ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, v->file - 1, 0)
+                         : MAP_FAILED;
+            if (nd == MAP_FAILED) {
+                in_file = v->file = 0;
+                nd = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            }
             if (nd != MAP_FAILED && v->cap) memcpy(nd, v->data, v->cap * v->item);
         }
         if (nd == MAP_FAILED) return -1;
 #ifdef MADV_HUGEPAGE
-        (void)madvise(nd, bytes, MADV_HUGEPAGE);
+        if (!in_file) (void)madvise(nd, bytes, MADV_HUGEPAGE);
 #endif
-        if (!v->mapped) PyMem_RawFree(v->data);
+        if (v->mapped && was_file != in_file)
+            munmap(v->data, v->mapped);
+        else if (!v->mapped)
+            PyMem_RawFree(v->data);
         v->data = nd;
         v->mapped = bytes;
         v->cap = bytes / v->item;
@@ -134,6 +181,7 @@ static void vec_shrink(Vec *v, size_t bytes) {
             if (shrunk != MAP_FAILED) {
                 v->mapped = keep;
                 v->cap = keep / v->item;
+                file_trim(v, keep);
             }
         }
         return;
@@ -171,6 +219,7 @@ typedef struct {
     void *data;
     Py_ssize_t len;
     size_t mapped;
+    char file_backed; /* its mapping is of a file the caller gave (page cache, not anonymous) */
 } Buffer;
 
 static void buffer_dealloc(PyObject *self) {
@@ -185,11 +234,21 @@ static int buffer_getbuffer(PyObject *self, Py_buffer *view, int flags) {
 
 static PyBufferProcs buffer_procs = {buffer_getbuffer, NULL};
 
+static PyObject *buffer_file_backed(PyObject *self, void *closure) {
+    return PyBool_FromLong(((Buffer *)self)->file_backed);
+}
+
+static PyGetSetDef buffer_getset[] = {
+    {"file_backed", buffer_file_backed, NULL, "Whether this memory maps a file.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject Buffer_Type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "jupyter_memsnap.capture._walker.Buffer",
     .tp_basicsize = sizeof(Buffer),
     .tp_dealloc = buffer_dealloc,
     .tp_as_buffer = &buffer_procs,
+    .tp_getset = buffer_getset,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Memory of one result column, owned until the last view of it goes.",
 };
@@ -202,11 +261,20 @@ static PyObject *vec_release(Vec *v, size_t bytes) {
     if (!b) return NULL;
     b->data = v->data;
     b->mapped = v->mapped;
+    b->file_backed = v->mapped && v->file;
 #ifdef __linux__
     size_t keep = (bytes + 4095) & ~(size_t)4095;
     if (v->mapped && keep && keep < v->mapped) {
         void *shrunk = mremap(v->data, v->mapped, keep, 0);
-        if (shrunk != MAP_FAILED) b->mapped = keep;
+        if (shrunk != MAP_FAILED) {
+            b->mapped = keep;
+            file_trim(v, keep);
+        }
+    }
+    if (b->file_backed) { /* read-only from now on, and out of the RSS: page cache, clean
+                             once written back, that the OS may drop */
+        (void)mprotect(b->data, b->mapped, PROT_READ);
+        (void)madvise(b->data, b->mapped, MADV_DONTNEED);
     }
 #endif
     if (!v->mapped && bytes && bytes < v->cap * v->item) {
@@ -216,6 +284,7 @@ static PyObject *vec_release(Vec *v, size_t bytes) {
     b->len = (Py_ssize_t)bytes;
     v->data = NULL;
     v->len = v->cap = v->mapped = 0;
+    v->file = 0;
     PyObject *view = PyMemoryView_FromObject((PyObject *)b);
     Py_DECREF(b);
     return view;
@@ -1196,8 +1265,8 @@ static int put(PyObject *dict, const char *key, PyObject *value) {
 /* native_index, native_bytes and native_address: one column each, in row order. */
 static int put_natives(Walk *w, PyObject *res) {
     size_t m = w->natives.len;
-    Vec cols[3] = {{NULL, 0, 0, sizeof(uint32_t), 0}, {NULL, 0, 0, sizeof(int64_t), 0},
-                   {NULL, 0, 0, sizeof(uint64_t), 0}};
+    Vec cols[3] = {{NULL, 0, 0, sizeof(uint32_t), 0, 0}, {NULL, 0, 0, sizeof(int64_t), 0, 0},
+                   {NULL, 0, 0, sizeof(uint64_t), 0, 0}};
     int rc = -1;
     if (vec_reserve(&cols[0], m + 1) < 0 || vec_reserve(&cols[1], m + 1) < 0 ||
         vec_reserve(&cols[2], m + 1) < 0) {
@@ -1223,7 +1292,7 @@ done:
 /* big_rows and big_sizes: the sizes of 4 GiB or more, in row order. */
 static int put_big_sizes(Walk *w, PyObject *res) {
     size_t m = w->big.len;
-    Vec rows = {NULL, 0, 0, sizeof(int64_t), 0}, sizes = {NULL, 0, 0, sizeof(int64_t), 0};
+    Vec rows = {NULL, 0, 0, sizeof(int64_t), 0, 0}, sizes = {NULL, 0, 0, sizeof(int64_t), 0, 0};
     int rc = -1;
     if (vec_reserve(&rows, m + 1) < 0 || vec_reserve(&sizes, m + 1) < 0) {
         PyErr_NoMemory();
@@ -1248,7 +1317,7 @@ done:
    in place into their low halves (entry k's 4 bytes lie in entry k / 2's 8, already read)
    and the runs of equal high halves. */
 static int put_ids(Vec *v, size_t n, PyObject *res) {
-    Vec high = {NULL, 0, 0, sizeof(uint64_t), 0}, starts = {NULL, 0, 0, sizeof(int64_t), 0};
+    Vec high = {NULL, 0, 0, sizeof(uint64_t), 0, 0}, starts = {NULL, 0, 0, sizeof(int64_t), 0, 0};
     char *d = (char *)v->data;
     int rc = -1;
     for (size_t k = 0; k < n; k++) {
@@ -1366,11 +1435,11 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     PyObject *roots, *seeds, *exclude_objects, *exclude_types, *ndarray_type;
     PyObject *site_fn = Py_None, *native_types = NULL;
     Py_ssize_t gc_head, hint = 0;
-    int keep_edges = 1;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!On|nOpO!:walk", &PyList_Type, &roots, &PyList_Type,
+    int keep_edges = 1, offsets_fd = -1, targets_fd = -1;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!On|nOpO!(ii):walk", &PyList_Type, &roots, &PyList_Type,
                           &seeds, &PyList_Type, &exclude_objects, &PyTuple_Type, &exclude_types,
                           &ndarray_type, &gc_head, &hint, &site_fn, &keep_edges, &PyTuple_Type,
-                          &native_types))
+                          &native_types, &offsets_fd, &targets_fd))
         return NULL;
     static PyObject *no_types = NULL;
     if (!native_types && !(native_types = no_types ? no_types : (no_types = PyTuple_New(0))))
@@ -1411,10 +1480,16 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     w.site_fn = site_fn == Py_None ? NULL : site_fn;
     w.numpy = ndarray_type != Py_None;
     w.native_types = native_types;
+#ifdef __linux__
+    if (keep_edges) {
+        w.offsets.file = graph_file(offsets_fd, -1);
+        w.refs.file = graph_file(targets_fd, w.offsets.file - 1);
+    }
+#endif
     PyObject *result = NULL;
-    Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0}, root_idx = {NULL, 0, 0, sizeof(int32_t), 0},
-        unreached = {NULL, 0, 0, sizeof(uint32_t), 0}, ids = {NULL, 0, 0, sizeof(uint64_t), 0},
-        order = {NULL, 0, 0, sizeof(uint32_t), 0};
+    Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0, 0}, root_idx = {NULL, 0, 0, sizeof(int32_t), 0, 0},
+        unreached = {NULL, 0, 0, sizeof(uint32_t), 0, 0}, ids = {NULL, 0, 0, sizeof(uint64_t), 0, 0},
+        order = {NULL, 0, 0, sizeof(uint32_t), 0, 0};
     int gc_was_enabled = PyGC_Disable();
 
     /* Held for the whole walk; no Python code runs that could mutate them. */

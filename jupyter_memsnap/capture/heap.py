@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 import tracemalloc
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..compiled import load
+from ..model import spill
 from ..model.compact import Sizes, SortedIds
 from . import frames, interpreter, layout, native, pyplot, pywalker, selfcheck
 
@@ -154,13 +156,16 @@ def capture(
     thread_labels: Mapping[int, str] | None = None,
     edges: bool = True,
     sites: bool = False,
+    graph_to_file: bool = False,
 ) -> RawHeap:
     """Walk every live object: named roots first, then modules and frames, then the rest.
 
     ``engine`` is "c", "python" or "auto" (compiled when built). ``seeds`` defaults to
     ``gc.get_objects()``; pass ``[]`` to walk only what the roots reach. ``edges=False``
     takes a census (no reference graph). ``sites=True`` records each object's allocation
-    traceback when tracemalloc is tracing.
+    traceback when tracemalloc is tracing. ``graph_to_file=True`` has the compiled walk
+    write a large reference graph straight into temporary files (see ``spill``), where a
+    kept snapshot holds it anyway: no copy, and no anonymous memory for it.
     """
     if engine == "auto":
         engine = "c" if use_compiled() else "python"
@@ -191,13 +196,28 @@ def capture(
     if site_fn is not None and engine == "python":  # the compiled walk does this itself
         site_fn = layout.object_traceback(site_fn, GC_HEAD)
     walk = _walker.walk if engine == "c" else pywalker.walk
-    with interpreter.untraced():
-        raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, native.owner_types())
-        del root_objects, seeds, args
-        _add_native_buffers(raw)
-        heap = _to_heap(raw, named, engine, time.perf_counter() - start)
+    to_file = edges and graph_to_file and engine == "c" and sys.platform.startswith("linux")
+    files = _graph_files() if to_file else (-1, -1)
+    try:
+        with interpreter.untraced():
+            owners = native.owner_types()
+            raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, owners, files)
+            del root_objects, seeds, args
+            _add_native_buffers(raw)
+            heap = _to_heap(raw, named, engine, time.perf_counter() - start)
+    finally:
+        for fd in files:
+            if fd >= 0:
+                os.close(fd)  # the walk's mappings keep what it wrote
     _last_count[0] = len(heap.order)
     return heap
+
+
+def _graph_files() -> tuple[int, int]:
+    """Two new spill files for the offsets and the targets (-1 where none could be made)."""
+    offsets = spill.new_file()
+    targets = spill.new_file() if offsets is not None else None
+    return (-1 if offsets is None else offsets, -1 if targets is None else targets)
 
 
 def _column(value: Any, dtype: type) -> np.ndarray:

@@ -2,7 +2,7 @@
  * Compiled heap walker: every live object reachable in the process, as columns.
  *
  * walk(roots, seeds, exclude_objects, exclude_types, ndarray_type, gc_head, size_hint=0,
- *      site_fn=None, edges=True, native_types=(), graph_files=(-1, -1))
+ *      site_fn=None, edges=True, native_types=(), graph_prefix=None)
  *
  * Phase 1 visits the closure of `roots` over tp_traverse referents plus the references
  * CPython hides from it (_cpython.h: str dict keys, code objects, type fields; numpy: an
@@ -45,7 +45,8 @@
 #ifdef __linux__
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #endif
 #include "_cpython.h"
@@ -72,37 +73,49 @@ typedef struct {
 
 /* Arrays of more than BIG_BYTES live in their own mappings, on huge pages where the kernel
    allows: a walk fills hundreds of megabytes of fresh memory, and faulting it in 4 KiB at a
-   time costs more than a tenth of the walk.  The graph's arrays map the files the caller
-   gives (shared, their disk space allocated before any page is written: a full disk is a
-   failed fallocate, never a SIGBUS), so that the kept graph is those files' page cache,
-   written once, not memory copied into files afterwards.  Whatever the file refuses goes on
-   in anonymous memory. */
+   time costs more than a tenth of the walk.  The graph's arrays map files the walk makes
+   where the caller says (shared, their disk space allocated before any page is written: a
+   full disk is a failed fallocate, never a SIGBUS), so that the kept graph is those files'
+   page cache, written once, not memory copied into files afterwards.  What a file refuses
+   goes on in anonymous memory. */
 #define BIG_BYTES ((size_t)2 << 20)
 
 #ifdef __linux__
-/* Whether v's file now has room for `bytes` (disk space allocated); else v turns anonymous. */
-static int file_room(Vec *v, size_t bytes) {
-    if (!v->file) return 0;
-    off_t have = (off_t)v->mapped;
-    if (fallocate(v->file - 1, 0, have, (off_t)bytes - have) == 0) return 1;
-    v->file = 0;
-    return 0;
-}
+#define EXT4_MAGIC 0xEF53     /* ext2, ext3 and ext4 */
+#define XFS_MAGIC 0x58465342
 
-/* 1 + fd when fd is an empty, unlinked regular file open for reading and writing, other
-   than `other`'s file (no one else can truncate it under the mapping); else 0. */
-static int graph_file(int fd, int other) {
-    struct stat st, ost;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 0 ||
-        st.st_size != 0 || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
-        return 0;
-    if (other >= 0 && fstat(other, &ost) == 0 && ost.st_dev == st.st_dev && ost.st_ino == st.st_ino)
-        return 0;
+/* 1 + the descriptor of a new file `prefix` + "XXXXXX", already unlinked, on a filesystem
+   whose fallocate reserves the blocks that writes through a mapping then fill (ext4, XFS:
+   elsewhere, a full disk could fail a write fault, a SIGBUS); 0 where there is none.  Only
+   the walk holds it, so no one can truncate it under the mapping. */
+static int graph_file(const char *prefix) {
+    size_t len = strlen(prefix);
+    char *path = PyMem_RawMalloc(len + 7);
+    if (!path) return 0;
+    memcpy(path, prefix, len);
+    memcpy(path + len, "XXXXXX", 7);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+    PyMem_RawFree(path);
+    struct statfs fs;
+    if (fd >= 0 && (fstatfs(fd, &fs) != 0 || (fs.f_type != EXT4_MAGIC && fs.f_type != XFS_MAGIC))) {
+        close(fd);
+        fd = -1;
+    }
     return fd + 1;
 }
 
-/* Give back what lies past `keep` bytes of v's file (best effort: the space returns anyway
-   when the file's last mapping goes). */
+/* Whether v's file can grow to `bytes`, its disk space allocated (never past RLIMIT_FSIZE,
+   whose SIGXFSZ would kill a process that does not ignore it). */
+static int file_room(const Vec *v, size_t bytes) {
+    struct rlimit limit;
+    if (!v->file || getrlimit(RLIMIT_FSIZE, &limit) != 0) return 0;
+    if (limit.rlim_cur != RLIM_INFINITY && (rlim_t)bytes > limit.rlim_cur) return 0;
+    off_t have = (off_t)v->mapped;
+    return fallocate(v->file - 1, 0, have, (off_t)bytes - have) == 0;
+}
+
+/* Give back what lies past `keep` bytes of v's file. */
 static void file_trim(const Vec *v, size_t keep) {
     if (v->file) (void)ftruncate(v->file - 1, (off_t)keep);
 }
@@ -132,28 +145,33 @@ static int vec_grow(Vec *v, size_t want) {
     size_t bytes = ncap * v->item;
     if (bytes >= BIG_BYTES) {
         bytes = (bytes + BIG_BYTES - 1) & ~(BIG_BYTES - 1);
-        int was_file = v->file != 0, in_file = file_room(v, bytes);
+        int was_file = v->mapped && v->file, in_file = file_room(v, bytes);
         void *nd;
         if (v->mapped && was_file == in_file) {
             nd = mremap(v->data, v->mapped, bytes, MREMAP_MAYMOVE);
+            if (nd == MAP_FAILED) return -1;
         }
         else {
             nd = in_file ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, v->file - 1, 0)
                          : MAP_FAILED;
             if (nd == MAP_FAILED) {
-                in_file = v->file = 0;
+                in_file = 0;
                 nd = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             }
-            if (nd != MAP_FAILED && v->cap) memcpy(nd, v->data, v->cap * v->item);
+            if (nd == MAP_FAILED) return -1;
+            if (v->cap) memcpy(nd, v->data, v->cap * v->item);
+            if (v->mapped)
+                munmap(v->data, v->mapped);
+            else
+                PyMem_RawFree(v->data);
+            if (!in_file) { /* anonymous from now on: the file's space goes back */
+                file_trim(v, 0);
+                v->file = 0;
+            }
         }
-        if (nd == MAP_FAILED) return -1;
 #ifdef MADV_HUGEPAGE
         if (!in_file) (void)madvise(nd, bytes, MADV_HUGEPAGE);
 #endif
-        if (v->mapped && was_file != in_file)
-            munmap(v->data, v->mapped);
-        else if (!v->mapped)
-            PyMem_RawFree(v->data);
         v->data = nd;
         v->mapped = bytes;
         v->cap = bytes / v->item;
@@ -466,6 +484,7 @@ typedef struct {
     PyObject *site_ids;  /* dict: traceback -> index */
     PyObject *site_list; /* list of tracebacks */
     Vec osite;           /* int32 site index per row, -1 unknown */
+    int graph_files[2];  /* 1 + descriptors of the files offsets and refs map, 0: none */
     int64_t sizeof_errors;
     PyTypeObject *type_cache_key[TYPE_CACHE];
     uint32_t type_cache_val[TYPE_CACHE];
@@ -1404,6 +1423,10 @@ static void walk_free(Walk *w) {
     PyMem_Free(w->excluded_types);
     Py_XDECREF(w->site_ids);
     Py_XDECREF(w->site_list);
+#ifdef __linux__
+    for (int i = 0; i < 2; i++)
+        if (w->graph_files[i]) close(w->graph_files[i] - 1); /* the mappings keep the files */
+#endif
 }
 
 /* Mark o excluded up front; a followed barrier's referents are machinery unless reached. */
@@ -1435,12 +1458,17 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     PyObject *roots, *seeds, *exclude_objects, *exclude_types, *ndarray_type;
     PyObject *site_fn = Py_None, *native_types = NULL;
     Py_ssize_t gc_head, hint = 0;
-    int keep_edges = 1, offsets_fd = -1, targets_fd = -1;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!On|nOpO!(ii):walk", &PyList_Type, &roots, &PyList_Type,
+    PyObject *graph_prefix = Py_None;
+    int keep_edges = 1;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!On|nOpO!O:walk", &PyList_Type, &roots, &PyList_Type,
                           &seeds, &PyList_Type, &exclude_objects, &PyTuple_Type, &exclude_types,
                           &ndarray_type, &gc_head, &hint, &site_fn, &keep_edges, &PyTuple_Type,
-                          &native_types, &offsets_fd, &targets_fd))
+                          &native_types, &graph_prefix))
         return NULL;
+    if (graph_prefix != Py_None && !PyUnicode_Check(graph_prefix)) {
+        PyErr_SetString(PyExc_TypeError, "graph_prefix must be a str or None");
+        return NULL;
+    }
     static PyObject *no_types = NULL;
     if (!native_types && !(native_types = no_types ? no_types : (no_types = PyTuple_New(0))))
         return NULL;
@@ -1481,9 +1509,12 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     w.numpy = ndarray_type != Py_None;
     w.native_types = native_types;
 #ifdef __linux__
-    if (keep_edges) {
-        w.offsets.file = graph_file(offsets_fd, -1);
-        w.refs.file = graph_file(targets_fd, w.offsets.file - 1);
+    if (keep_edges && graph_prefix != Py_None) {
+        PyObject *prefix = NULL;
+        if (!PyUnicode_FSConverter(graph_prefix, &prefix)) return NULL;
+        w.graph_files[0] = w.offsets.file = graph_file(PyBytes_AS_STRING(prefix));
+        w.graph_files[1] = w.refs.file = graph_file(PyBytes_AS_STRING(prefix));
+        Py_DECREF(prefix);
     }
 #endif
     PyObject *result = NULL;

@@ -13,6 +13,6 @@ def walk(
     site_fn: object = None,
     edges: bool = True,
     native_types: tuple[type, ...] = (),
-    graph_files: tuple[int, int] = (-1, -1),
+    graph_prefix: str | None = None,
     /,
 ) -> dict[str, Any]: ...

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 import tracemalloc
@@ -196,28 +195,15 @@ def capture(
     if site_fn is not None and engine == "python":  # the compiled walk does this itself
         site_fn = layout.object_traceback(site_fn, GC_HEAD)
     walk = _walker.walk if engine == "c" else pywalker.walk
-    to_file = edges and graph_to_file and engine == "c" and sys.platform.startswith("linux")
-    files = _graph_files() if to_file else (-1, -1)
-    try:
-        with interpreter.untraced():
-            owners = native.owner_types()
-            raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, owners, files)
-            del root_objects, seeds, args
-            _add_native_buffers(raw)
-            heap = _to_heap(raw, named, engine, time.perf_counter() - start)
-    finally:
-        for fd in files:
-            if fd >= 0:
-                os.close(fd)  # the walk's mappings keep what it wrote
+    prefix = spill.file_prefix() if graph_to_file else None
+    with interpreter.untraced():
+        owners = native.owner_types()
+        raw: dict[str, Any] = walk(*args, _last_count[0], site_fn, edges, owners, prefix)
+        del root_objects, seeds, args
+        _add_native_buffers(raw)
+        heap = _to_heap(raw, named, engine, time.perf_counter() - start)
     _last_count[0] = len(heap.order)
     return heap
-
-
-def _graph_files() -> tuple[int, int]:
-    """Two new spill files for the offsets and the targets (-1 where none could be made)."""
-    offsets = spill.new_file()
-    targets = spill.new_file() if offsets is not None else None
-    return (-1 if offsets is None else offsets, -1 if targets is None else targets)
 
 
 def _column(value: Any, dtype: type) -> np.ndarray:

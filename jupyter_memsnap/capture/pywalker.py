@@ -182,10 +182,10 @@ def walk(
     site_fn: Callable[[object], object] | None = None,
     edges: bool = True,
     native_types: tuple[type, ...] = (),
-    graph_files: tuple[int, int] = (-1, -1),
+    graph_prefix: str | None = None,
 ) -> dict[str, Any]:
     """Same contract as ``_walker.walk``; returns numpy arrays instead of buffers (in
-    memory: ``graph_files`` is not used)."""
+    memory: ``graph_prefix`` is not used)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -64,47 +64,41 @@ def _cache_directory() -> str:
     return os.path.join(base, "jupyter_memsnap")
 
 
-def new_file() -> int | None:
-    """The descriptor of a new, empty temporary file, open for reading and writing and
-    already removed (the space returns when its last descriptor and mapping go); None where
-    there is nowhere to spill."""
+def file_prefix() -> str | None:
+    """Where spill files go and how their names start (the compiled walk makes its own
+    there); None where there is nowhere to spill."""
     where = directory()
-    if where is None:
-        return None
-    try:
-        fd, path = tempfile.mkstemp(prefix=PREFIX, dir=where)
-    except OSError:
-        return None
-    try:
-        os.unlink(path)  # POSIX (see directory()): the mapping keeps the file until freed
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
+    return None if where is None else os.path.join(where, PREFIX)
 
 
 def to_file(arr: np.ndarray, *, min_bytes: int = MIN_BYTES) -> np.ndarray:
-    """``arr`` as a read-only array over a mapping of a temporary file, or ``arr`` itself
-    when it is small, already in a file, or the file cannot be written."""
-    if arr.nbytes < max(min_bytes, 1) or is_file_backed(arr):
-        return arr
-    fd = new_file()
-    if fd is None:
+    """``arr`` as a read-only array over a mapping of a temporary file (removed at once: the
+    space returns when the array is freed), or ``arr`` itself when it is small, already in a
+    file, or the file cannot be written."""
+    where = directory()
+    if where is None or arr.nbytes < max(min_bytes, 1) or is_file_backed(arr):
         return arr
     arr = np.ascontiguousarray(arr)
     try:
+        fd, path = tempfile.mkstemp(prefix=PREFIX, dir=where)
+    except OSError:
+        return arr
+    try:
         with os.fdopen(fd, "w+b") as f:
+            os.unlink(path)  # POSIX (see directory()): the mapping keeps the file until freed
             arr.tofile(f)
             f.flush()
             mapping = mmap.mmap(f.fileno(), arr.nbytes, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
         return arr
     return np.frombuffer(mapping, dtype=arr.dtype, count=arr.size).reshape(arr.shape)
 
 
 def is_file_backed(arr: np.ndarray) -> bool:
-    """Whether ``arr`` lives in a file mapping: one made by :func:`to_file`, or memory the
-    compiled walker mapped from a :func:`new_file` (it says so: ``file_backed``)."""
+    """Whether ``arr`` lives in a file mapping: one made by :func:`to_file`, or one the
+    compiled walk made (its buffer says so: ``file_backed``)."""
     base: object = arr
     while isinstance(base, np.ndarray) and base.base is not None:
         base = base.base

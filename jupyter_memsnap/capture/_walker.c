@@ -98,9 +98,10 @@ static int graph_file(const char *prefix) {
     if (fd >= 0) unlink(path);
     PyMem_RawFree(path);
     struct statfs fs;
-    if (fd >= 0 && (fstatfs(fd, &fs) != 0 || (fs.f_type != EXT4_MAGIC && fs.f_type != XFS_MAGIC))) {
+    if (fd < 0) return 0;
+    if (fstatfs(fd, &fs) != 0 || (fs.f_type != EXT4_MAGIC && fs.f_type != XFS_MAGIC)) {
         close(fd);
-        fd = -1;
+        return 0;
     }
     return fd + 1;
 }
@@ -237,7 +238,7 @@ typedef struct {
     void *data;
     Py_ssize_t len;
     size_t mapped;
-    char file_backed; /* its mapping is of a file the caller gave (page cache, not anonymous) */
+    char file_backed; /* its mapping is of a file the walk made (page cache, not anonymous) */
 } Buffer;
 
 static void buffer_dealloc(PyObject *self) {
@@ -1518,9 +1519,10 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     }
 #endif
     PyObject *result = NULL;
-    Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0, 0}, root_idx = {NULL, 0, 0, sizeof(int32_t), 0, 0},
-        unreached = {NULL, 0, 0, sizeof(uint32_t), 0, 0}, ids = {NULL, 0, 0, sizeof(uint64_t), 0, 0},
-        order = {NULL, 0, 0, sizeof(uint32_t), 0, 0};
+    Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0, 0},
+        root_idx = {NULL, 0, 0, sizeof(int32_t), 0, 0},
+        unreached = {NULL, 0, 0, sizeof(uint32_t), 0, 0},
+        ids = {NULL, 0, 0, sizeof(uint64_t), 0, 0}, order = {NULL, 0, 0, sizeof(uint32_t), 0, 0};
     int gc_was_enabled = PyGC_Disable();
 
     /* Held for the whole walk; no Python code runs that could mutate them. */

@@ -278,28 +278,17 @@ static PyObject *vec_release(Vec *v, size_t bytes) {
     if (!v->data && vec_reserve(v, 1) < 0) return PyErr_NoMemory();
     Buffer *b = PyObject_New(Buffer, &Buffer_Type);
     if (!b) return NULL;
+    vec_shrink(v, bytes);
     b->data = v->data;
     b->mapped = v->mapped;
     b->file_backed = v->mapped && v->file;
 #ifdef __linux__
-    size_t keep = (bytes + 4095) & ~(size_t)4095;
-    if (v->mapped && keep && keep < v->mapped) {
-        void *shrunk = mremap(v->data, v->mapped, keep, 0);
-        if (shrunk != MAP_FAILED) {
-            b->mapped = keep;
-            file_trim(v, keep);
-        }
-    }
     if (b->file_backed) { /* read-only from now on, and out of the RSS: page cache, clean
                              once written back, that the OS may drop */
         (void)mprotect(b->data, b->mapped, PROT_READ);
         (void)madvise(b->data, b->mapped, MADV_DONTNEED);
     }
 #endif
-    if (!v->mapped && bytes && bytes < v->cap * v->item) {
-        void *shrunk = PyMem_RawRealloc(v->data, bytes);
-        if (shrunk) b->data = shrunk;
-    }
     b->len = (Py_ssize_t)bytes;
     v->data = NULL;
     v->len = v->cap = v->mapped = 0;

@@ -42,12 +42,13 @@ def heap_graph(n: int, m: int, seed: int = 0) -> tuple[Any, Any, Any, Any]:
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(sources, minlength=n), out=offsets[1:])
     sizes = rng.choice(np.array([16, 28, 56, 64, 72, 104, 232, 1024]), n).astype(np.int64)
-    return offsets, targets[order], np.arange(n_roots, dtype=np.int32), sizes
+    return offsets.astype(np.uint32), targets[order], np.arange(n_roots, dtype=np.int32), sizes
 
 
 def bfs_renumber(offsets: Any, targets: Any, roots: Any, sizes: Any) -> tuple[Any, Any, Any, Any]:
     """Renumber nodes in BFS order from the roots, as the heap walker numbers its rows."""
     n = len(sizes)
+    offsets = offsets.astype(np.int64)
     seen = np.zeros(n, np.bool_)
     levels = []
     frontier = roots[np.sort(np.unique(roots, return_index=True)[1])]
@@ -68,7 +69,7 @@ def bfs_renumber(offsets: Any, targets: Any, roots: Any, sizes: Any) -> tuple[An
     np.cumsum(deg, out=new_off[1:])
     starts = np.repeat(offsets[order] - new_off[:-1], deg)
     new_tgt = new_id[targets[starts + np.arange(len(targets))]].astype(np.int32)
-    return new_off, new_tgt, new_id[roots].astype(np.int32), sizes[order]
+    return new_off.astype(np.uint32), new_tgt, new_id[roots].astype(np.int32), sizes[order]
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> float:

@@ -4,6 +4,7 @@
 python benchmarks/bench_scale.py                       # 3, 10, 30 M objects (~10 min, ~12 GB)
 python benchmarks/bench_scale.py --sizes 3 --peers     # guppy3 and pympler beside us at 3 M
 python benchmarks/bench_scale.py --json out.json
+python benchmarks/bench_scale.py --sizes 30 --backed 2 # the first take on backed memory
 ```
 
 Each size runs in a fresh subprocess on ``heap_builder``'s synthetic notebook heap, inside a
@@ -18,6 +19,11 @@ after minus before (file mappings the OS can drop are reported apart, as RssFile
   the part of ``vars`` that is not a ``take``;
 - ``auto``: a trivial cell's time with auto mode on, less the same cell with it off;
 - with ``--peers``: guppy3's ``hpy().heap()`` and pympler's ``summarize(get_objects())``.
+
+``--backed GIB`` touches and frees that much fresh memory before the first take, so that the
+take runs on pages the machine has already backed: on a VM whose freed pages go back to the
+host (free page reporting), a process's first touch of a page costs the host's fault as well,
+and the first take measures that more than the walk. The touch's own time is reported.
 
 The 300 M row is a projection: bytes per object and seconds per million objects of the
 largest size measured, times 300 M (not measured).
@@ -71,7 +77,16 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
     }
 
 
-def worker(size_m: float, peers: bool) -> dict[str, Any]:
+def touch(gib: float) -> float:
+    """Seconds to write ``gib`` GiB of fresh memory once, then free it."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    np.ones(int(gib * 2**30) // 8)
+    return time.perf_counter() - t0
+
+
+def worker(size_m: float, peers: bool, backed: float) -> dict[str, Any]:
     from heap_builder import build_heap
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -85,7 +100,9 @@ def worker(size_m: float, peers: bool) -> dict[str, Any]:
     built = time.perf_counter() - t0
     gc.collect()
     allocator.malloc_trim()
-    out: dict[str, Any] = {"size_m": size_m, "build_s": built}
+    out: dict[str, Any] = {"size_m": size_m, "build_s": built, "backed_gib": backed}
+    if backed:
+        out["backed_s"] = touch(backed)
 
     snap, out["take"] = measure(lambda: jupyter_memsnap.take(collect=False))
     del snap
@@ -136,8 +153,9 @@ def peer_rows() -> dict[str, dict[str, float]]:
     return rows
 
 
-def run(size_m: float, peers: bool) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", str(size_m)] + (["--peers"] if peers else [])
+def run(size_m: float, peers: bool, backed: float) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", str(size_m), "--backed", str(backed)]
+    cmd += ["--peers"] if peers else []
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
         return {"size_m": size_m, "error": done.stderr.strip().splitlines()[-1:]}
@@ -160,6 +178,11 @@ def report(results: list[dict[str, Any]]) -> str:
             continue
         n = r["n"]
         lines.append(f"## {n / 1e6:.1f} M objects (heap built in {r['build_s']:.0f} s)")
+        if r.get("backed_gib"):
+            lines.append(
+                f"backed: {r['backed_gib']:g} GiB of fresh memory touched and freed before the"
+                f" first take in {r['backed_s']:.2f} s"
+            )
         lines.append(f"take (first)   {per_object(r['take'], n)}")
         lines.append(f"take (again)   {per_object(r['take_again'], n)}")
         lines.append(f"take --to-disk {per_object(r['take_to_disk'], n)}")
@@ -191,12 +214,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[3, 10, 30])
     parser.add_argument("--peers", action="store_true", help="guppy3 and pympler too")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--backed",
+        type=float,
+        default=0,
+        metavar="GIB",
+        help="touch and free this much fresh memory before the first take",
+    )
     parser.add_argument("--worker", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        print(json.dumps(worker(args.worker, args.peers)))
+        print(json.dumps(worker(args.worker, args.peers, args.backed)))
         return
-    results = [run(size, args.peers) for size in args.sizes]
+    results = [run(size, args.peers, args.backed) for size in args.sizes]
     print(report(results))
     if args.json:
         with open(args.json, "w") as f:

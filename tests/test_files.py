@@ -232,10 +232,20 @@ def test_file_is_a_plain_npz_with_json_metadata(tmp_path: pathlib.Path) -> None:
         assert meta["objects"] == 30
         assert meta["fields"]["label"] == "après df"
         assert z["type_table.is_class"].dtype == bool
+        assert meta["columns"]["offsets"]["dtype"] == "<i8", "as format 1 has always had them"
+    assert snap.offsets.dtype == load_snapshot(path).offsets.dtype == np.uint32
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         assert infos[0].filename == files.METADATA_MEMBER
         assert all(i.compress_type == zipfile.ZIP_STORED for i in infos)
+
+
+def test_offsets_past_32_bits_are_refused_not_wrapped() -> None:
+    columns = make_snapshot(5).columns()
+    offsets = columns["offsets"].astype(np.int64)
+    offsets[-1] = 1 << 32
+    with pytest.raises(ValueError, match="too many references"):
+        Snapshot.from_columns(**{**columns, "offsets": offsets})
 
 
 _INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]

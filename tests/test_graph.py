@@ -46,7 +46,7 @@ class G:
         order = np.argsort(src, kind="stable")
         offsets = np.zeros(self.n + 1, np.int64)
         np.cumsum(np.bincount(src, minlength=self.n), out=offsets[1:])
-        return offsets, dst[order]
+        return offsets.astype(np.uint32), dst[order]
 
     def args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         off, tgt = self.csr()
@@ -305,7 +305,7 @@ BIG = 1_000_000
 
 
 def chain(n: int) -> tuple[np.ndarray, ...]:
-    off = np.minimum(np.arange(n + 1), n - 1).astype(np.int64)
+    off = np.minimum(np.arange(n + 1), n - 1).astype(np.uint32)
     return off, np.arange(1, n, dtype=np.int32), np.array([0], np.int32), np.ones(n, np.int64)
 
 
@@ -316,6 +316,7 @@ def deep_with_back_edges(n: int) -> tuple[np.ndarray, ...]:
     keep = dst < n
     off = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(src[keep], minlength=n), out=off[1:])
+    off = off.astype(np.uint32)
     return off, dst[keep].astype(np.int32), np.array([0], np.int32), np.ones(n, np.int64)
 
 
@@ -468,7 +469,7 @@ def test_reachable_sizes_read_a_compact_column(g: G, data: st.DataObject) -> Non
 def test_reachable_sizes_refuse_a_bad_compact_column() -> None:
     from jupyter_memsnap.model import _graph  # type: ignore[attr-defined]
 
-    off, tgt, stop = np.array([0, 1, 1], np.int64), np.array([1], np.int32), np.zeros(2, bool)
+    off, tgt, stop = np.array([0, 1, 1], np.uint32), np.array([1], np.int32), np.zeros(2, bool)
     small, starts = np.array([1, 0xFFFFFFFF], np.uint32), np.array([0], np.int32)
     big = np.array([2**33], np.int64)
     assert _graph.reachable_sizes(off, tgt, small, starts, stop, np.array([1]), big) is not None
@@ -672,10 +673,10 @@ def test_extension_validates_raw_buffers() -> None:
     assert np.frombuffer(idom_b, np.int32).tolist() == [-1, 0, 1]
     assert np.frombuffer(ret_b, np.int64).tolist() == [60, 50, 30]
     # Any buffer with the right layout works, e.g. a memoryview over bytes.
-    mv = memoryview(off.tobytes()).cast("q")
+    mv = memoryview(off.tobytes()).cast("I")
     idom_b, _ = _graph.dominator_tree(mv, tgt, memoryview(rc.tobytes()).cast("i"), sz)
     assert np.frombuffer(idom_b, np.int32).tolist() == [-1, 0, 1]
-    with pytest.raises(TypeError, match="offsets must be a 1-D int64 buffer"):
+    with pytest.raises(TypeError, match="offsets must be a 1-D uint32 buffer"):
         _graph.dominator_tree(off.astype(np.float64), tgt, rc, sz)
     with pytest.raises(TypeError, match="targets must be a 1-D int32 buffer"):
         _graph.dominator_tree(off, tgt.astype(np.int64), rc, sz)

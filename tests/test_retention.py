@@ -11,7 +11,7 @@ from conftest import run
 from IPython.utils.capture import capture_output
 
 import jupyter_memsnap
-from jupyter_memsnap.model.retention import compute_retention
+from jupyter_memsnap.model.retention import compute_retention, pruned_graph, root_edges
 
 MB = 1_000_000
 
@@ -113,6 +113,23 @@ def test_vars_gets_the_dominator_trees_retained_sizes_without_building_it(ip: An
     assert by_name == expected
     assert by_name["a"] == by_name["b"] == by_name["shown"] == 0
     assert 400_000 <= by_name["nested"] < 500_000, "its own array, not the words it shares"
+
+
+def test_the_pruned_graph_is_the_graph_without_the_references_that_are_variables(ip: Any) -> None:
+    run(ip, "import numpy as np; a = np.zeros(1000); b = a; c = [a, 1]; d = {'x': c}")
+    snap = _snap(ip)
+    offsets, targets = snap.offsets, snap.targets
+    dropped = root_edges(snap)
+    rows = np.repeat(np.arange(len(snap)), np.diff(offsets))
+    namespace = snap.row(id(ip.user_ns))
+    assert (rows[dropped] == namespace).sum() >= 4, "a, b, c and d: one row, several drops"
+    keep = np.ones(len(targets), dtype=bool)
+    keep[dropped] = False
+    degree = np.bincount(rows[keep], minlength=len(snap))
+    pruned_offsets, pruned_targets = pruned_graph(snap)
+    assert pruned_offsets.dtype == np.uint32
+    assert pruned_offsets.tolist() == [0, *np.cumsum(degree).tolist()]
+    assert pruned_targets.tolist() == targets[keep].tolist()
 
 
 def test_retained_sizes_match_a_brute_force_deletion() -> None:

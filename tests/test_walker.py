@@ -30,7 +30,7 @@ COLUMNS = {
     "order": np.uint32,
     "types": np.int32,
     "sizes": np.int64,
-    "offsets": np.int64,
+    "offsets": np.uint32,
     "targets": np.int32,
     "roots": np.int32,
     "unreached": np.uint32,
@@ -209,10 +209,11 @@ from jupyter_memsnap.capture import heap, pywalker
 from jupyter_memsnap.model import spill
 
 pairs = [(f"s{i}", i + 0.5) for i in range(220_000)]
+same = [pairs[0][1]] * 1_200_000  # references, not rows
 resource.setrlimit(resource.RLIMIT_FSIZE, (6 << 20, resource.RLIM_INFINITY))
-args = ([pairs], [], [], (), np.ndarray, heap.GC_HEAD, 0, None, True, (), spill.file_prefix())
+args = ([pairs, same], [], [], (), np.ndarray, heap.GC_HEAD, 0, None, True, (), spill.file_prefix())
 c, p = heap._walker.walk(*args), pywalker.walk(*args)
-same = bytes(c["offsets"]) == np.asarray(p["offsets"], np.int64).tobytes() and bytes(
+same = bytes(c["offsets"]) == np.asarray(p["offsets"], np.uint32).tobytes() and bytes(
     c["targets"]
 ) == np.asarray(p["targets"], np.int32).tobytes()
 print(json.dumps([same, c["offsets"].obj.file_backed, c["targets"].obj.file_backed]))
@@ -223,8 +224,8 @@ print(json.dumps([same, c["offsets"].obj.file_backed, c["targets"].obj.file_back
 @needs_linux_spill
 def test_a_full_file_leaves_the_rest_of_the_graph_in_memory() -> None:
     """Under an RLIMIT_FSIZE of 6 MiB (never crossed: its SIGXFSZ kills a process that does
-    not ignore it) the offsets (5.3 MB; files grow in 2 MiB steps, 4 then 8) start in their
-    file and move to memory when it cannot grow; the targets (2.6 MB) stay in theirs."""
+    not ignore it) the targets (7.4 MB) start in their file and move to memory when it
+    cannot grow; the offsets (2.6 MB) stay in theirs."""
     done = subprocess.run(
         [
             sys.executable,
@@ -237,7 +238,7 @@ def test_a_full_file_leaves_the_rest_of_the_graph_in_memory() -> None:
         env=subprocess_env(),
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, False, True]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, True, False]
 
 
 def _col(raw: dict[str, Any], key: str) -> np.ndarray:

@@ -442,8 +442,7 @@ typedef struct {
     Vec otype;           /* uint32 result type index per row */
     Vec osize;           /* uint32 shallow size per row; UINT32_MAX: see `big` */
     Vec big;             /* BigSize: the rows whose size does not fit in 32 bits */
-    Vec offsets;         /* offsets[i] .. offsets[i+1] = referents of row i: uint32 while
-                            walking, widened in place to int64 (room reserved) at the end */
+    Vec offsets;         /* uint32: offsets[i] .. offsets[i+1] = referents of row i */
     Vec refs;            /* uint32 words: referents of the rows (push_ref; later rows) */
     uint64_t win_key[WIN_MAX]; /* address >> WIN_SHIFT of each window */
     uint8_t win_hash[256];     /* window index + 1 by hash of its key, 0 empty */
@@ -1245,20 +1244,11 @@ static int number_by_address(Walk *w, const Vec *root_ptrs, Vec *ids, Vec *order
         /* A census has no edges: offsets are zeros, in fresh pages nobody touches. */
         vec_free(&w->offsets);
         if (vec_reserve(&w->offsets, n + 1) < 0) return -1;
-        if (!w->offsets.mapped) memset(w->offsets.data, 0, (n + 1) * sizeof(int64_t));
+        if (!w->offsets.mapped) memset(w->offsets.data, 0, (n + 1) * sizeof(uint32_t));
         return 0;
     }
     uint32_t *targets = (uint32_t *)w->refs.data;
     for (size_t i = 0; i < w->refs.len; i++) targets[i] = ord[targets[i]];
-    /* Last, when the bitmaps and the referents' addresses are gone: offsets to int64, from
-       the end (entry i's 8 bytes cover 4-byte entries 2i and 2i + 1, already read). */
-    char *off = (char *)w->offsets.data;
-    for (size_t i = n + 1; i-- > 0;) {
-        uint32_t narrow;
-        memcpy(&narrow, off + i * sizeof(uint32_t), sizeof(narrow));
-        int64_t wide = (int64_t)narrow;
-        memcpy(off + i * sizeof(int64_t), &wide, sizeof(wide));
-    }
     return 0;
 }
 
@@ -1376,7 +1366,7 @@ static PyObject *finish(Walk *w, Vec *ids, Vec *order, Vec *root_idx, Vec *unrea
         put(res, "types", vec_release(&w->otype, n * sizeof(uint32_t))) < 0 ||
         put(res, "sizes", vec_release(&w->osize, n * sizeof(uint32_t))) < 0 ||
         put_big_sizes(w, res) < 0 ||
-        put(res, "offsets", vec_release(&w->offsets, (n + 1) * sizeof(int64_t))) < 0 ||
+        put(res, "offsets", vec_release(&w->offsets, (n + 1) * sizeof(uint32_t))) < 0 ||
         put(res, "targets", vec_release(&w->refs, w->refs.len * sizeof(uint32_t))) < 0 ||
         put(res, "roots", vec_release(root_idx, root_idx->len * sizeof(int32_t))) < 0 ||
         put(res, "unreached", vec_release(unreached, unreached->len * sizeof(uint32_t))) < 0 ||
@@ -1484,8 +1474,8 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     memset(&w, 0, sizeof(w));
     w.objs.item = w.barriers.item = w.machinery.item = sizeof(PyObject *);
     w.otype.item = w.deferred.item = w.owners.item = w.out_types.item = w.refs.item =
-        w.osize.item = sizeof(uint32_t);
-    w.offsets.item = w.bits.item = sizeof(int64_t);
+        w.osize.item = w.offsets.item = sizeof(uint32_t);
+    w.bits.item = sizeof(int64_t);
     w.big.item = sizeof(BigSize);
     w.last_key = UINT64_MAX;
     w.natives.item = sizeof(Native);

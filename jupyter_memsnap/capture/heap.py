@@ -52,7 +52,7 @@ class RawHeap:
     order: np.ndarray  # uint32: rows by ascending id
     types: np.ndarray  # int32 index into type_module / type_qualname
     size_column: Sizes  # shallow bytes, 4 per row
-    offsets: np.ndarray  # int64, len n + 1
+    offsets: np.ndarray  # uint32, len n + 1
     targets: np.ndarray  # int32
     type_module: tuple[str, ...]
     type_qualname: tuple[str, ...]
@@ -311,7 +311,7 @@ def _to_heap(raw: dict[str, Any], named: list[NamedRoot], engine: str, seconds: 
         order=order,
         types=_column(raw["types"], np.int32),
         size_column=sizes_of(raw),
-        offsets=_column(raw["offsets"], np.int64),
+        offsets=_column(raw["offsets"], np.uint32),
         targets=_column(raw["targets"], np.int32),
         type_module=tuple(m for m, _ in names),
         type_qualname=tuple(q for _, q in names),

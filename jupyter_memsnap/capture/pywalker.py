@@ -339,7 +339,7 @@ def _walk(
         "order": order,
         "types": np.asarray(otype, dtype=np.uint32),
         "sizes": np.asarray(osize, dtype=np.int64),
-        "offsets": np.asarray(offsets, dtype=np.int64),
+        "offsets": np.asarray(offsets, dtype=np.uint32),
         "targets": np.asarray(targets, dtype=np.uint32),
         "roots": np.asarray(root_idx, dtype=np.int32),
         "unreached": np.asarray(unreached, dtype=np.uint32),

@@ -72,7 +72,7 @@ def problems(walker: Any, gc_head: int) -> list[str]:
     order = np.frombuffer(raw["order"], np.uint32)
     big = np.frombuffer(raw["big_rows"], np.int64), np.frombuffer(raw["big_sizes"], np.int64)
     sizes = Sizes(np.frombuffer(raw["sizes"], np.uint32), *big).decode()
-    offsets = np.frombuffer(raw["offsets"], np.int64)
+    offsets = np.frombuffer(raw["offsets"], np.uint32)
     targets = np.frombuffer(raw["targets"], np.uint32)
 
     def row(obj: object) -> int:

@@ -5,7 +5,7 @@
  * results are returned as bytearray objects that the Python wrapper views with
  * np.frombuffer.  Everything is iterative, and the computation runs with the GIL released.
  *
- * The graph: n nodes in CSR form (offsets int64[n+1], targets int32[offsets[n]]) plus a
+ * The graph: n nodes in CSR form (offsets uint32[n+1], targets int32[offsets[n]]) plus a
  * virtual super-root whose children are root_children (int32).  The inputs are validated up
  * front; the hot loops also bound-check every index they read, so that a caller mutating a
  * buffer from another thread during the call gets a RuntimeError, never a crash.
@@ -175,7 +175,7 @@ new_output(Py_ssize_t nbytes, char **data)
 /* ---- validation (runs without the GIL) ----------------------------------------------- */
 
 static int
-check_csr(const int64_t *off, const int32_t *tgt, int32_t n, Py_ssize_t m, Err *e)
+check_csr(const uint32_t *off, const int32_t *tgt, int32_t n, Py_ssize_t m, Err *e)
 {
     if (off[0] != 0) {
         *e = (Err){.code = E_OFF0, .value = off[0]};
@@ -286,7 +286,7 @@ eval(int32_t v, int32_t last, Link *x, int32_t *stack)
     } while (0)
 
 static void
-dominators(const int64_t *off, const int32_t *tgt, const int32_t *rc, const int64_t *sz,
+dominators(const uint32_t *off, const int32_t *tgt, const int32_t *rc, const int64_t *sz,
            int32_t n, Py_ssize_t m, Py_ssize_t k, int32_t *idom_out, int64_t *ret_out, Err *e)
 {
     if (check_csr(off, tgt, n, m, e) < 0 || check_index(rc, k, 0, n, "root_children", e) < 0)
@@ -479,7 +479,7 @@ done:
 
 PyDoc_STRVAR(dominator_tree_doc,
 "dominator_tree(offsets, targets, root_children, sizes) -> (idom, retained)\n\n"
-"offsets int64[n+1], targets int32[m], root_children int32[k], sizes int64[n].\n"
+"offsets uint32[n+1], targets int32[m], root_children int32[k], sizes int64[n].\n"
 "Returns bytearrays holding idom int32[n] (-1: the super-root, -2: unreachable) and\n"
 "retained int64[n] (sum of sizes over each node's dominator subtree).");
 
@@ -497,7 +497,7 @@ py_dominator_tree(PyObject *self, PyObject *args)
 
     if (!PyArg_ParseTuple(args, "OOOO:dominator_tree", &o_off, &o_tgt, &o_rc, &o_sz))
         return NULL;
-    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+    if (get_array(&b, o_off, "offsets", 'u', 4, &off, &n_off) < 0 ||
         get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
         get_array(&b, o_rc, "root_children", 'i', 4, &rc, &k) < 0 ||
         get_array(&b, o_sz, "sizes", 'i', 8, &sz, &n_sz) < 0 || graph_shape(n_off, n_sz, &n) < 0)
@@ -689,7 +689,7 @@ size_at(const Sizes *z, int32_t v)
 }
 
 static void
-reach(const int64_t *off, const int32_t *tgt, const Sizes *sz, const int32_t *starts,
+reach(const uint32_t *off, const int32_t *tgt, const Sizes *sz, const int32_t *starts,
       const uint8_t *stop, int32_t n, Py_ssize_t m, Py_ssize_t k, int64_t *out, Err *e)
 {
     if (check_csr(off, tgt, n, m, e) < 0 || check_index(starts, k, 0, n, "starts", e) < 0)
@@ -766,7 +766,7 @@ py_reachable_sizes(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "reachable_sizes: big_rows needs big_values");
         return NULL;
     }
-    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+    if (get_array(&b, o_off, "offsets", 'u', 4, &off, &n_off) < 0 ||
         get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
         get_array(&b, o_sz, "sizes", compact ? 'u' : 'i', compact ? 4 : 8, &sz, &n_sz) < 0 ||
         get_array(&b, o_st, "starts", 'i', 4, &st, &k) < 0 ||
@@ -809,7 +809,7 @@ done:
 /* ---- reach mask ------------------------------------------------------------------------ */
 
 static void
-reach_union(const int64_t *off, const int32_t *tgt, const int32_t *starts, const uint8_t *stop,
+reach_union(const uint32_t *off, const int32_t *tgt, const int32_t *starts, const uint8_t *stop,
             int32_t n, Py_ssize_t m, Py_ssize_t k, uint8_t *seen, Err *e)
 {
     if (check_csr(off, tgt, n, m, e) < 0 || check_index(starts, k, 0, n, "starts", e) < 0)
@@ -869,7 +869,7 @@ py_reach_mask(PyObject *self, PyObject *args)
 
     if (!PyArg_ParseTuple(args, "OOOO:reach_mask", &o_off, &o_tgt, &o_st, &o_stop))
         return NULL;
-    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+    if (get_array(&b, o_off, "offsets", 'u', 4, &off, &n_off) < 0 ||
         get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
         get_array(&b, o_st, "starts", 'i', 4, &st, &k) < 0 ||
         get_array(&b, o_stop, "stop", 'm', 1, &stop, &n_stop) < 0 ||
@@ -914,7 +914,7 @@ claim(int32_t *own, int32_t v, int32_t label)
 }
 
 static void
-sole(const int64_t *off, const int32_t *tgt, const int64_t *skip, Py_ssize_t ns,
+sole(const uint32_t *off, const int32_t *tgt, const int64_t *skip, Py_ssize_t ns,
      const int32_t *starts, Py_ssize_t k, Py_ssize_t kept, int32_t n, Py_ssize_t m, int32_t *own,
      Err *e)
 {
@@ -990,7 +990,7 @@ py_sole_holders(PyObject *self, PyObject *args)
 
     if (!PyArg_ParseTuple(args, "OOOnO:sole_holders", &o_off, &o_tgt, &o_st, &kept, &o_skip))
         return NULL;
-    if (get_array(&b, o_off, "offsets", 'i', 8, &off, &n_off) < 0 ||
+    if (get_array(&b, o_off, "offsets", 'u', 4, &off, &n_off) < 0 ||
         get_array(&b, o_tgt, "targets", 'i', 4, &tgt, &m) < 0 ||
         get_array(&b, o_st, "starts", 'i', 4, &st, &k) < 0 ||
         get_array(&b, o_skip, "skip", 'i', 8, &skip, &ns) < 0 ||

@@ -105,6 +105,7 @@ CORE_DTYPES: dict[str, np.dtype[Any]] = {
 # columns the model keeps narrower than the file stores them
 _STORED_DTYPES: dict[str, np.dtype[Any]] = {
     "type_index": CORE_DTYPES["type_index"],
+    "offsets": CORE_DTYPES["offsets"],
     "born": np.dtype(np.int32),
     "site_index": np.dtype(np.int32),
 }

@@ -1,6 +1,6 @@
 """Graph algorithms over a heap snapshot's reference graph.
 
-The graph has ``n`` nodes in CSR form: ``offsets`` (int64, length n + 1) and ``targets``
+The graph has ``n`` nodes in CSR form: ``offsets`` (uint32, length n + 1) and ``targets``
 (int32), node ``i`` referring to ``targets[offsets[i]:offsets[i + 1]]``.  A virtual
 super-root, not one of the n nodes, refers to ``root_children``.
 
@@ -35,6 +35,7 @@ __all__ = [
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+U32 = npt.NDArray[np.uint32]
 _MAX_NODES = 2**31 - 3
 
 
@@ -61,13 +62,13 @@ def _arr(a: npt.ArrayLike, dtype: type[np.generic], name: str) -> Any:
 
 def _graph_args(offsets: npt.ArrayLike, targets: npt.ArrayLike, sizes: npt.ArrayLike) -> Any:
     return (
-        _arr(offsets, np.int64, "offsets"),
+        _arr(offsets, np.uint32, "offsets"),
         _arr(targets, np.int32, "targets"),
         _arr(sizes, np.int64, "sizes"),
     )
 
 
-def _check_shape(off: I64, sizes: I64) -> int:
+def _check_shape(off: U32, sizes: Any) -> int:
     if len(off) < 1:
         raise ValueError("offsets must have n + 1 >= 1 entries")
     n = len(off) - 1
@@ -85,7 +86,7 @@ def _check_index(a: Any, lo: int, hi: int, name: str) -> None:
         raise ValueError(f"{name}[{j}]={int(a[j])} out of range [{lo}, {hi})")
 
 
-def _check_csr(off: I64, tgt: I32, n: int) -> None:
+def _check_csr(off: U32, tgt: I32, n: int) -> None:
     if off[0] != 0:
         raise ValueError(f"offsets[0] must be 0, got {int(off[0])}")
     dec = np.flatnonzero(off[1:] < off[:-1])
@@ -382,7 +383,7 @@ def _c_reachable_sizes(
         return np.frombuffer(_compiled().reachable_sizes(off, tgt, sz, st, sp), np.int64)
     small, big_rows, big_values = sizes.arrays()
     off, tgt, st, sp = (
-        _arr(offsets, np.int64, "offsets"),
+        _arr(offsets, np.uint32, "offsets"),
         _arr(targets, np.int32, "targets"),
         _arr(starts, np.int32, "starts"),
         _arr(stop, np.bool_, "stop"),
@@ -415,7 +416,7 @@ def reach_mask(
     neither included nor expanded, except the starts, which always are. One depth-first pass
     in C: a million-deep chain costs what a million-wide fan does."""
     mask = _compiled().reach_mask(
-        _arr(offsets, np.int64, "offsets"),
+        _arr(offsets, np.uint32, "offsets"),
         _arr(targets, np.int32, "targets"),
         _arr(np.atleast_1d(np.asarray(starts)), np.int32, "starts"),
         _arr(stop, np.bool_, "stop"),
@@ -432,7 +433,7 @@ def _sh_args(
     offsets: npt.ArrayLike, targets: npt.ArrayLike, starts: npt.ArrayLike, skip: npt.ArrayLike
 ) -> Any:
     return (
-        _arr(offsets, np.int64, "offsets"),
+        _arr(offsets, np.uint32, "offsets"),
         _arr(targets, np.int32, "targets"),
         _arr(starts, np.int32, "starts"),
         _arr(skip, np.int64, "skip"),

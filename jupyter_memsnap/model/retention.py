@@ -136,14 +136,16 @@ def _with_root_nodes(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     extra = [[r.index] for r in roots] + members
     extra.append(list(range(first_group, first_group + len(members))))
     degrees = np.array([len(e) for e in extra], dtype=np.int64)
-    dropped_rows = np.searchsorted(offsets, dropped, side="right") - 1
-    removed = np.bincount(dropped_rows, minlength=n)
-    new_offsets = np.empty(n + 1 + len(extra), dtype=np.int64)
-    new_offsets[0] = 0
-    np.cumsum(np.diff(offsets) - removed, out=new_offsets[1 : n + 1])
-    del removed
-    new_offsets[n + 1 :] = new_offsets[n] + np.cumsum(degrees)
-    kept = int(new_offsets[n])
+    kept = len(targets) - len(dropped)
+    if kept + int(degrees.sum()) > np.iinfo(np.uint32).max:
+        raise ValueError("the graph with root nodes has more references than offsets can index")
+    new_offsets = np.empty(n + 1 + len(extra), dtype=np.uint32)
+    new_offsets[: n + 1] = offsets
+    # rows from the k-th dropped edge's on lost k + 1 edges (one slice per dropped edge)
+    bounds = [*(np.searchsorted(offsets, dropped, side="right") - 1).tolist(), n]
+    for k in range(len(dropped)):
+        new_offsets[1 + bounds[k] : 1 + bounds[k + 1]] -= k + 1
+    new_offsets[n + 1 :] = kept + np.cumsum(degrees)
     new_targets = np.empty(int(new_offsets[-1]), dtype=np.int32)
     np.compress(~drop, targets, out=new_targets[:kept])
     new_targets[kept:] = [t for e in extra for t in e]
@@ -244,7 +246,7 @@ def bfs_reach_mask(
     frontier = distinct(np.atleast_1d(np.asarray(starts, dtype=np.int64)))
     seen[frontier] = True
     while frontier.size:
-        lo = offsets[frontier]
+        lo = offsets[frontier].astype(np.int64)
         counts = offsets[frontier + 1] - lo
         total = int(counts.sum())
         if not total:

@@ -34,6 +34,17 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _offsets(a: np.ndarray) -> np.ndarray:
+    """A graph's offsets as uint32 (what the walk makes; a file or a caller may give int64):
+    the graph's references are counted in 32 bits."""
+    a = np.asarray(a)
+    if a.dtype == np.uint32:
+        return a
+    if a.size and (int(a.min()) < 0 or int(a.max()) > np.iinfo(np.uint32).max):
+        raise ValueError("offsets must lie in [0, 2**32): the graph has too many references")
+    return a.astype(np.uint32)
+
+
 Frame = tuple[str, int]
 """tracemalloc's frame: ``(filename, lineno)``."""
 Traceback = tuple[Frame, ...]
@@ -207,7 +218,7 @@ class Snapshot:
             order=column(order),
             type_index=column(compact.narrow(type_index)),
             size_column=size_column,
-            offsets=graph(offsets),
+            offsets=graph(_offsets(offsets)),
             targets=graph(targets),
             born=None if born is None else column(compact.narrow(born)),
             site_index=None if site_index is None else column(compact.narrow(site_index, -1)),

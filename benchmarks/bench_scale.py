@@ -1,7 +1,7 @@
 """The 20 GB kernel (issue 13): what a snapshot costs at 3, 10 and 30 M objects.
 
 ```bash
-python benchmarks/bench_scale.py                       # 3, 10, 30 M objects (~10 min, ~12 GB)
+python benchmarks/bench_scale.py                       # 3, 10, 30 M objects (~1 min, 6.2 GB)
 python benchmarks/bench_scale.py --sizes 3 --peers     # guppy3 and pympler beside us at 3 M
 python benchmarks/bench_scale.py --json out.json
 python benchmarks/bench_scale.py --sizes 30 --backed 2 # the first take on backed memory

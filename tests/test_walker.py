@@ -187,6 +187,77 @@ def test_the_graph_written_into_its_files_is_the_graph() -> None:
     assert not census["offsets"].obj.file_backed and _open_files() == files
 
 
+WATCH_THREADS = """
+import os, select, sys
+pid, most = int(sys.argv[1]), 0
+print("ready", flush=True)
+while not select.select([sys.stdin], [], [], 0.0002)[0]:
+    most = max(most, len(os.listdir(f"/proc/{pid}/task")))
+print(most, flush=True)
+"""
+
+CHILD_SHORT_OF_MEMORY = """
+import os, resource
+import numpy as np
+from jupyter_memsnap.capture import heap
+lists = [[i] for i in range(4_000_000)]
+threads = len(os.listdir("/proc/self/task"))
+with open("/proc/self/status") as f:
+    size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + (150 << 20), resource.RLIM_INFINITY))
+try:
+    heap._walker.walk([lists], [], [], (), np.ndarray, heap.GC_HEAD, 2_000_000)
+except MemoryError:
+    print("MemoryError", len(os.listdir("/proc/self/task")) - threads)
+"""
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@needs_c
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/<pid>/task")
+def test_a_large_walk_faults_its_pages_in_on_a_helper_thread_that_ends_with_it() -> None:
+    """The helper cannot be seen from Python (the walk holds the GIL and runs no Python
+    code while it lives): another process counts this one's threads meanwhile."""
+    lists = [[i] for i in range(1_000_000)]
+    before = _threads()
+    watch = subprocess.Popen(
+        [sys.executable, "-c", WATCH_THREADS, str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert watch.stdout is not None and watch.stdin is not None
+    assert watch.stdout.readline().strip() == "ready"
+    # the size hint of a large heap: arrays mapped from the start, the helper started
+    args = ([lists], [], [], (), np.ndarray, heap.GC_HEAD, 4_000_000, None, True, ())
+    c = heap._walker.walk(*args, spill.file_prefix())  # type: ignore[union-attr]
+    watch.stdin.close()
+    most = int(watch.stdout.readline())
+    watch.wait(timeout=30)
+    assert most == before + 1, "one helper while the walk ran"
+    assert _threads() == before, "and none after it"
+    _assert_same(c, pywalker.walk(*args, None))
+    small = heap._walker.walk([[1, 2]], [], [], (), None, heap.GC_HEAD, 0, None, True, (), None)  # type: ignore[union-attr]
+    assert len(bytes(small["offsets"])) == 4 * 4 and _threads() == before
+
+
+@needs_c
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/task")
+def test_a_walk_short_of_memory_fails_cleanly_and_stops_its_helper() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD_SHORT_OF_MEMORY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["MemoryError", "0"]
+
+
 @needs_c
 def test_a_bad_graph_prefix_is_refused_or_leaves_the_graph_in_memory() -> None:
     pairs = [(f"s{i}", i + 0.5) for i in range(220_000)]

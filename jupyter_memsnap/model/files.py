@@ -90,7 +90,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _MAX_METADATA = 1 << 30  # bytes of JSON: far above any real snapshot's
 _MAX_NPY_HEADER = 1 << 16
 
-# dtypes of the core columns, as the walker makes them
+# dtypes of the core columns in a file (the model keeps offsets in 4 bytes, see below)
 CORE_DTYPES: dict[str, np.dtype[Any]] = {
     "sorted_ids": np.dtype(np.uint64),
     "order": np.dtype(np.uint32),

@@ -128,9 +128,7 @@ def _with_root_nodes(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     Its first ``n + 1`` offsets are the pruned snapshot graph."""
     n, roots = len(snap), _named_roots(snap)
     offsets, targets = snap.offsets, snap.targets
-    dropped = root_edges(snap)
-    drop = np.zeros(len(targets), dtype=bool)
-    drop[dropped] = True
+    dropped = root_edges(snap).astype(np.uint32)
     members = _holder_groups(roots, n)
     first_group = n + len(roots)
     extra = [[r.index] for r in roots] + members
@@ -147,7 +145,10 @@ def _with_root_nodes(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         new_offsets[1 + bounds[k] : 1 + bounds[k + 1]] -= k + 1
     new_offsets[n + 1 :] = kept + np.cumsum(degrees)
     new_targets = np.empty(int(new_offsets[-1]), dtype=np.int32)
-    np.compress(~drop, targets, out=new_targets[:kept])
+    at = start = 0
+    for end in [*dropped.tolist(), len(targets)]:  # the runs between dropped edges
+        new_targets[at : at + end - start] = targets[start:end]
+        at, start = at + end - start, end + 1
     new_targets[kept:] = [t for e in extra for t in e]
     return spill.to_file(new_offsets), spill.to_file(new_targets)
 

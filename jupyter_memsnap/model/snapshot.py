@@ -40,8 +40,12 @@ def _offsets(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a)
     if a.dtype == np.uint32:
         return a
-    if a.size and (int(a.min()) < 0 or int(a.max()) > np.iinfo(np.uint32).max):
-        raise ValueError("offsets must lie in [0, 2**32): the graph has too many references")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"offsets must be integers, not {a.dtype}")
+    if a.size and int(a.min()) < 0:
+        raise ValueError("offsets must not be negative")
+    if a.size and int(a.max()) > np.iinfo(np.uint32).max:
+        raise ValueError("offsets past 2**32: the graph has too many references")
     return a.astype(np.uint32)
 
 

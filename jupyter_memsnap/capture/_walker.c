@@ -266,7 +266,10 @@ static inline int vec_push_ptr(Vec *v, void *x) {
    PREFAULT_MIN_HELD alone and stays at most an eighth of what each holds (and
    PREFAULT_AHEAD) past it, so the peak grows by that much at most; it reads an array's
    mapping only under `lock`, which the walk holds while it moves one. */
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+#if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; an older kernel says EINVAL and the helper stops */
+#endif
+#ifdef __linux__
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -276,11 +279,13 @@ static inline int vec_push_ptr(Vec *v, void *x) {
 #define PREFAULT_AHEAD ((size_t)16 << 20)
 #define PREFAULT_MIN_OBJECTS ((size_t)1 << 20)
 #define PREFAULT_MIN_HELD ((size_t)32 << 20)
+#define PREFAULT_PAUSE_NS 100000L
 
 typedef struct Prefault {
     pthread_mutex_t lock;
     pthread_t thread;
     Vec *vecs[PREFAULT_VECS];
+    int by_row[PREFAULT_VECS];  /* 1: written at [row] as rows go, its len set at the end */
     size_t held[PREFAULT_VECS]; /* bytes each array holds, as the walk last said (atomic) */
     int stop;                   /* atomic */
 } Prefault;
@@ -293,21 +298,26 @@ static void guard_unlock(const Vec *v) {
     if (v->guard) pthread_mutex_unlock(&v->guard->lock);
 }
 
-static void prefault_publish(Prefault *p) {
-    for (int i = 0; i < PREFAULT_VECS; i++)
-        __atomic_store_n(&p->held[i], p->vecs[i]->len * p->vecs[i]->item, __ATOMIC_RELAXED);
+static void prefault_publish(Prefault *p, size_t rows) {
+    for (int i = 0; i < PREFAULT_VECS; i++) {
+        const Vec *v = p->vecs[i];
+        size_t held = (p->by_row[i] ? rows + 1 : v->len) * v->item;
+        __atomic_store_n(&p->held[i], held, __ATOMIC_RELAXED);
+    }
 }
 
 static void *prefault_main(void *arg) {
     Prefault *p = arg;
     void *seen[PREFAULT_VECS] = {NULL};
     size_t done[PREFAULT_VECS] = {0};
+    long pause = PREFAULT_PAUSE_NS;
+    (void)pthread_setname_np(pthread_self(), "memsnap-fault");
     while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
         int busy = 0;
         for (int i = 0; i < PREFAULT_VECS; i++) {
             size_t held = __atomic_load_n(&p->held[i], __ATOMIC_RELAXED);
             if (held < PREFAULT_MIN_HELD) continue;
-            size_t want = held + (held / 8 < PREFAULT_AHEAD ? held / 8 : PREFAULT_AHEAD);
+            size_t want = held + (held / 16 < PREFAULT_AHEAD ? held / 16 : PREFAULT_AHEAD);
             pthread_mutex_lock(&p->lock);
             Vec *v = p->vecs[i];
             if (v->mapped) {
@@ -327,28 +337,40 @@ static void *prefault_main(void *arg) {
             }
             pthread_mutex_unlock(&p->lock);
         }
-        if (!busy) {
-            struct timespec pause = {0, 100000};
-            nanosleep(&pause, NULL);
+        if (busy) {
+            pause = PREFAULT_PAUSE_NS;
+        }
+        else { /* nothing to do yet: wait longer each time, up to 3.2 ms */
+            struct timespec wait = {0, pause};
+            nanosleep(&wait, NULL);
+            pause = pause < 32 * PREFAULT_PAUSE_NS ? 2 * pause : pause;
         }
     }
     return NULL;
 }
 
-/* Start faulting in the pages of these arrays ahead of the walk; 0 where it cannot. */
-static int prefault_start(Prefault *p, Vec *const *vecs) {
+/* Start faulting in the pages of these arrays ahead of the walk (by_row: see Prefault);
+   0 where it cannot. */
+static int prefault_start(Prefault *p, Vec *const *vecs, const int *by_row) {
     memset(p, 0, sizeof(*p));
     if (pthread_mutex_init(&p->lock, NULL) != 0) return 0;
     for (int i = 0; i < PREFAULT_VECS; i++) {
         p->vecs[i] = vecs[i];
+        p->by_row[i] = by_row[i];
         vecs[i]->guard = p;
     }
-    prefault_publish(p);
+    prefault_publish(p, 0);
+    pthread_attr_t attr;
     sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the interpreter's threads */
-    int rc = pthread_create(&p->thread, NULL, prefault_main, p);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        (void)pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the interpreter */
+        rc = pthread_create(&p->thread, &attr, prefault_main, p);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+    }
     if (rc == 0) return 1;
     for (int i = 0; i < PREFAULT_VECS; i++) vecs[i]->guard = NULL;
     pthread_mutex_destroy(&p->lock);
@@ -1097,7 +1119,7 @@ static int drain(Walk *w) {
         size_t row = w->nrows++;
         queue[row] = o;
 #ifdef HAVE_PREFAULT
-        if (w->prefault && !(row & 4095)) prefault_publish(w->prefault);
+        if (w->prefault && !(row & 4095)) prefault_publish(w->prefault, row);
 #endif
         if (vec_reserve(&w->otype, row + 1) < 0 || vec_reserve(&w->osize, row + 1) < 0 ||
             (w->keep_edges && vec_reserve(&w->offsets, row + 2) < 0))
@@ -1676,7 +1698,9 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
 #ifdef HAVE_PREFAULT
     Prefault prefault;
     Vec *const ahead[PREFAULT_VECS] = {&w.objs, &w.otype, &w.osize, &w.offsets, &w.refs, &w.bits};
-    if ((size_t)n_seeds * 3 + (size_t)hint >= PREFAULT_MIN_OBJECTS && prefault_start(&prefault, ahead))
+    const int by_row[PREFAULT_VECS] = {0, 1, 1, 1, 0, 0};
+    if ((size_t)n_seeds * 3 + (size_t)hint >= PREFAULT_MIN_OBJECTS &&
+        prefault_start(&prefault, ahead, by_row))
         w.prefault = &prefault;
 #endif
 
@@ -1774,7 +1798,11 @@ static int calibrate(void) {
 static int walker_exec(PyObject *m) {
     if (PyArray_ImportNumPyAPI() < 0 || PyType_Ready(&Buffer_Type) < 0 || calibrate() < 0)
         return -1;
-    return 0;
+#ifdef HAVE_PREFAULT
+    return PyModule_AddIntConstant(m, "PREFAULTS", 1);
+#else
+    return PyModule_AddIntConstant(m, "PREFAULTS", 0);
+#endif
 }
 
 static PyModuleDef_Slot walker_slots[] = {

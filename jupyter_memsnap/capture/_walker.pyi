@@ -1,6 +1,7 @@
 from typing import Any
 
 NDARRAY_STRUCT_SIZE: int
+PREFAULTS: int  # 1: a large walk faults its pages in ahead on a helper thread (Linux)
 
 def walk(
     roots: list[object],

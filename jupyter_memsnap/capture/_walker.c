@@ -44,9 +44,12 @@
 #include <string.h>
 #ifdef __linux__
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 #include "_cpython.h"
@@ -243,6 +246,7 @@ static void vec_trim(Vec *v, size_t bytes) {
 }
 
 #define VEC_AT(v, T, i) (((T *)(v).data)[i])
+#define VEC_OF(T) {NULL, 0, 0, sizeof(T), 0, 0, NULL}
 
 static inline int vec_push_u32(Vec *v, uint32_t x) {
     if (v->len == v->cap && vec_reserve(v, v->len + 1) < 0) return -1;
@@ -263,16 +267,13 @@ static inline int vec_push_ptr(Vec *v, void *x) {
    (2.2 s/GiB measured here).  A helper thread faults in the pages just past where the
    walk's big arrays are being written (MADV_POPULATE_WRITE: pages are made present, nothing
    is written), on another core, while the walk goes on.  It leaves arrays under
-   PREFAULT_MIN_HELD alone and stays at most an eighth of what each holds (and
+   PREFAULT_MIN_HELD alone and stays at most a sixteenth of what each holds (and
    PREFAULT_AHEAD) past it, so the peak grows by that much at most; it reads an array's
    mapping only under `lock`, which the walk holds while it moves one. */
 #if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; an older kernel says EINVAL and the helper stops */
 #endif
 #ifdef __linux__
-#include <pthread.h>
-#include <signal.h>
-#include <time.h>
 #define HAVE_PREFAULT 1
 #define PREFAULT_VECS 6
 #define PREFAULT_STEP ((size_t)2 << 20)
@@ -1427,8 +1428,7 @@ static int put(PyObject *dict, const char *key, PyObject *value) {
 /* native_index, native_bytes and native_address: one column each, in row order. */
 static int put_natives(Walk *w, PyObject *res) {
     size_t m = w->natives.len;
-    Vec cols[3] = {{NULL, 0, 0, sizeof(uint32_t), 0, 0, NULL}, {NULL, 0, 0, sizeof(int64_t), 0, 0, NULL},
-                   {NULL, 0, 0, sizeof(uint64_t), 0, 0, NULL}};
+    Vec cols[3] = {VEC_OF(uint32_t), VEC_OF(int64_t), VEC_OF(uint64_t)};
     int rc = -1;
     if (vec_reserve(&cols[0], m + 1) < 0 || vec_reserve(&cols[1], m + 1) < 0 ||
         vec_reserve(&cols[2], m + 1) < 0) {
@@ -1454,7 +1454,7 @@ done:
 /* big_rows and big_sizes: the sizes of 4 GiB or more, in row order. */
 static int put_big_sizes(Walk *w, PyObject *res) {
     size_t m = w->big.len;
-    Vec rows = {NULL, 0, 0, sizeof(int64_t), 0, 0, NULL}, sizes = {NULL, 0, 0, sizeof(int64_t), 0, 0, NULL};
+    Vec rows = VEC_OF(int64_t), sizes = VEC_OF(int64_t);
     int rc = -1;
     if (vec_reserve(&rows, m + 1) < 0 || vec_reserve(&sizes, m + 1) < 0) {
         PyErr_NoMemory();
@@ -1479,7 +1479,7 @@ done:
    in place into their low halves (entry k's 4 bytes lie in entry k / 2's 8, already read)
    and the runs of equal high halves. */
 static int put_ids(Vec *v, size_t n, PyObject *res) {
-    Vec high = {NULL, 0, 0, sizeof(uint64_t), 0, 0, NULL}, starts = {NULL, 0, 0, sizeof(int64_t), 0, 0, NULL};
+    Vec high = VEC_OF(uint64_t), starts = VEC_OF(int64_t);
     char *d = (char *)v->data;
     int rc = -1;
     for (size_t k = 0; k < n; k++) {
@@ -1661,10 +1661,8 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     }
 #endif
     PyObject *result = NULL;
-    Vec root_ptrs = {NULL, 0, 0, sizeof(PyObject *), 0, 0, NULL},
-        root_idx = {NULL, 0, 0, sizeof(int32_t), 0, 0, NULL},
-        unreached = {NULL, 0, 0, sizeof(uint32_t), 0, 0, NULL},
-        ids = {NULL, 0, 0, sizeof(uint64_t), 0, 0, NULL}, order = {NULL, 0, 0, sizeof(uint32_t), 0, 0, NULL};
+    Vec root_ptrs = VEC_OF(PyObject *), root_idx = VEC_OF(int32_t),
+        unreached = VEC_OF(uint32_t), ids = VEC_OF(uint64_t), order = VEC_OF(uint32_t);
     int gc_was_enabled = PyGC_Disable();
 
     /* Held for the whole walk; no Python code runs that could mutate them. */
@@ -1697,7 +1695,8 @@ static PyObject *walker_walk(PyObject *self, PyObject *args) {
     w.offsets.len = 1;
 #ifdef HAVE_PREFAULT
     Prefault prefault;
-    Vec *const ahead[PREFAULT_VECS] = {&w.objs, &w.otype, &w.osize, &w.offsets, &w.refs, &w.bits};
+    Vec *const ahead[PREFAULT_VECS] = {&w.objs,    &w.otype, &w.osize,
+                                       &w.offsets, &w.refs,  &w.bits};
     const int by_row[PREFAULT_VECS] = {0, 1, 1, 1, 0, 0};
     if ((size_t)n_seeds * 3 + (size_t)hint >= PREFAULT_MIN_OBJECTS &&
         prefault_start(&prefault, ahead, by_row))

@@ -1,6 +1,5 @@
 from typing import Any
 
-NDARRAY_STRUCT_SIZE: int
 PREFAULTS: int  # 1: a large walk faults its pages in ahead on a helper thread (Linux)
 
 def walk(
